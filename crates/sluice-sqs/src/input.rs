@@ -1,0 +1,104 @@
+//! Typed access to the JSON-shaped input of an operation, with SQS's wording
+//! for missing and malformed parameters.
+
+use crate::errors::{invalid_value, missing, SqsError};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// The input object of one operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Input<'a> {
+    /// Wraps an input object.
+    pub fn new(map: &'a Map<String, Value>) -> Self {
+        Self { map }
+    }
+
+    /// The raw value of a member.
+    pub fn raw(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    /// An optional string member.
+    pub fn str(&self, key: &str) -> Result<Option<&'a str>, SqsError> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(v) => Err(invalid_value(key, v, "Must be a string.")),
+        }
+    }
+
+    /// A required string member.
+    pub fn req_str(&self, key: &str) -> Result<&'a str, SqsError> {
+        self.str(key)?.ok_or_else(|| missing(key))
+    }
+
+    /// An optional integer member (a JSON number, or a numeric string).
+    pub fn int(&self, key: &str) -> Result<Option<i64>, SqsError> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| invalid_value(key, n, "Must be an integer.")),
+            Some(Value::String(s)) => {
+                s.trim().parse().map(Some).map_err(|_| invalid_value(key, s, "Must be an integer."))
+            }
+            Some(v) => Err(invalid_value(key, v, "Must be an integer.")),
+        }
+    }
+
+    /// An integer member checked against a range, with SQS's wording.
+    pub fn int_in(&self, key: &str, min: i64, max: i64) -> Result<Option<i64>, SqsError> {
+        match self.int(key)? {
+            Some(v) if v < min || v > max => {
+                Err(invalid_value(key, v, &format!("Must be between {min} and {max}, if provided.")))
+            }
+            v => Ok(v),
+        }
+    }
+
+    /// A list of strings.
+    pub fn str_list(&self, key: &str) -> Result<Vec<String>, SqsError> {
+        match self.raw(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().map(str::to_string).ok_or_else(|| invalid_value(key, v, "Must be a list of strings.")))
+                .collect(),
+            Some(v) => Err(invalid_value(key, v, "Must be a list of strings.")),
+        }
+    }
+
+    /// A map of string to string.
+    pub fn str_map(&self, key: &str) -> Result<BTreeMap<String, String>, SqsError> {
+        match self.raw(key) {
+            None => Ok(BTreeMap::new()),
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| {
+                    let s = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        other => return Err(invalid_value(key, other, "Must be a map of strings.")),
+                    };
+                    Ok((k.clone(), s))
+                })
+                .collect(),
+            Some(v) => Err(invalid_value(key, v, "Must be a map of strings.")),
+        }
+    }
+
+    /// A list of objects (batch entries).
+    pub fn entries(&self, key: &str) -> Result<Vec<Input<'a>>, SqsError> {
+        match self.raw(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_object().map(Input::new).ok_or_else(|| invalid_value(key, v, "Must be a list of entries.")))
+                .collect(),
+            Some(v) => Err(invalid_value(key, v, "Must be a list of entries.")),
+        }
+    }
+}

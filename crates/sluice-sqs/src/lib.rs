@@ -1,0 +1,175 @@
+//! SQS semantics as plain async functions over the storage interface.
+//!
+//! Input arrives as the JSON-shaped `serde_json::Value` the protocol crate
+//! decoded (from AWS JSON 1.0 or the query protocol alike); output leaves as a
+//! `Value` of the operation's output shape. This crate validates every
+//! parameter with AWS's limits and wording, then calls the `Store`. It never
+//! sees HTTP or wire bytes, and never sees which engine runs.
+
+pub mod attributes;
+pub mod errors;
+pub mod input;
+pub mod limits;
+pub mod message;
+pub mod move_tasks;
+pub mod ops;
+pub mod receipt;
+
+pub use errors::SqsError;
+
+use sluice_core::Clock;
+use sluice_store::{QueueInfo, QueueName, Store};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Who is calling and how the request reached us.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The caller's account (owner of queues it creates).
+    pub account: String,
+    /// The region the request was addressed to.
+    pub region: String,
+    /// The Host header, used to build queue URLs the caller can reach.
+    pub host: Option<String>,
+    /// The request path (the query protocol may address the queue by it).
+    pub path: String,
+    /// The caller's access key id, reported as SenderId.
+    pub access_key: Option<String>,
+}
+
+/// Settings of the SQS service.
+#[derive(Debug, Clone)]
+pub struct SqsConfig {
+    /// Host (and port) for queue URLs when a request carries no Host header.
+    pub default_host: String,
+    /// Key for receipt handles.
+    pub receipt_key: [u8; 32],
+}
+
+/// The SQS service.
+pub struct Sqs {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: SqsConfig,
+    pub(crate) receipts: receipt::ReceiptCodec,
+    pub(crate) shutdown: Arc<Notify>,
+    pub(crate) stopping: AtomicBool,
+    pub(crate) move_tasks: move_tasks::Runner,
+}
+
+impl Sqs {
+    /// A service over `store`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: SqsConfig) -> Arc<Self> {
+        let receipts = receipt::ReceiptCodec::new(config.receipt_key);
+        Arc::new(Self {
+            store,
+            clock,
+            config,
+            receipts,
+            shutdown: Arc::new(Notify::new()),
+            stopping: AtomicBool::new(false),
+            move_tasks: move_tasks::Runner::default(),
+        })
+    }
+
+    /// The store behind the service.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Ends every long poll now (they answer with what they have) and stops move tasks.
+    pub fn begin_shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.shutdown.notify_waiters();
+        self.move_tasks.cancel_all();
+    }
+
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Runs one SQS operation.
+    pub async fn dispatch(
+        self: &Arc<Self>,
+        operation: &str,
+        input: serde_json::Value,
+        ctx: &RequestContext,
+    ) -> Result<serde_json::Value, SqsError> {
+        let empty = serde_json::Map::new();
+        let map = input.as_object().unwrap_or(&empty);
+        let i = input::Input::new(map);
+        ops::dispatch(self, operation, &i, ctx).await
+    }
+
+    /// The URL of a queue as seen by this caller.
+    pub(crate) fn queue_url(&self, ctx: &RequestContext, name: &QueueName) -> String {
+        let host = ctx.host.as_deref().unwrap_or(&self.config.default_host);
+        format!("http://{host}/{}/{}", name.account, name.name)
+    }
+
+    /// The ARN of a queue.
+    pub(crate) fn queue_arn(&self, q: &QueueInfo) -> String {
+        sluice_core::ids::arn("sqs", &q.region, &q.name.account, &q.name.name)
+    }
+
+    /// Finds the queue a request addresses: `QueueUrl`, or the request path
+    /// (query protocol), in the caller's account when the URL names none.
+    pub(crate) async fn resolve(&self, i: &input::Input<'_>, ctx: &RequestContext) -> Result<Arc<QueueInfo>, SqsError> {
+        let url = match i.str("QueueUrl")? {
+            Some(u) => u.to_string(),
+            None if ctx.path.trim_matches('/').contains('/') => ctx.path.clone(),
+            None => return Err(errors::missing("QueueUrl")),
+        };
+        let name = parse_queue_url(&url, &ctx.account).ok_or_else(|| SqsError::InvalidAddress(url.clone()))?;
+        self.store.get_queue(&name).await?.ok_or(SqsError::QueueDoesNotExist)
+    }
+
+    /// Finds a queue by ARN.
+    pub(crate) async fn resolve_arn(&self, arn: &str) -> Result<Option<Arc<QueueInfo>>, SqsError> {
+        let Some(a) = sluice_core::ids::Arn::parse(arn) else { return Ok(None) };
+        if a.service != "sqs" {
+            return Ok(None);
+        }
+        Ok(self.store.get_queue(&QueueName::new(a.account, a.resource)).await?)
+    }
+}
+
+/// Parses a queue URL (`http://host/account/name`, or just the path) into a
+/// queue name; a URL with only a name is taken in `default_account`.
+pub fn parse_queue_url(url: &str, default_account: &str) -> Option<QueueName> {
+    let path = match url.find("://") {
+        Some(i) => {
+            let rest = &url[i + 3..];
+            rest.find('/').map(|j| &rest[j..]).unwrap_or("")
+        }
+        None => url,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segs.as_slice() {
+        [account, name] => Some(QueueName::new(*account, *name)),
+        [name] if !url.contains("://") => Some(QueueName::new(default_account, *name)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_queue_urls() {
+        let q = |a: &str, n: &str| Some(QueueName::new(a, n));
+        assert_eq!(parse_queue_url("http://127.0.0.1:4566/000000000000/jobs", "1"), q("000000000000", "jobs"));
+        assert_eq!(parse_queue_url("https://sqs.us-east-1.amazonaws.com/123456789012/a.fifo", "1"), q("123456789012", "a.fifo"));
+        assert_eq!(parse_queue_url("/000000000000/jobs", "1"), q("000000000000", "jobs"));
+        assert_eq!(parse_queue_url("jobs", "1"), q("1", "jobs"));
+        assert_eq!(parse_queue_url("http://host/", "1"), None);
+        assert_eq!(parse_queue_url("http://host/a/b/c", "1"), None);
+    }
+}

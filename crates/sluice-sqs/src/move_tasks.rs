@@ -1,0 +1,94 @@
+//! Message move tasks (StartMessageMoveTask): a background task per source
+//! queue that moves messages in small steps through `Store::move_messages`,
+//! at most MaxNumberOfMessagesPerSecond, saving its progress in the store.
+
+use crate::Sqs;
+use parking_lot::Mutex;
+use sluice_store::{MoveDestination, MoveTask, QueueId};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Messages moved per step (one store call).
+const STEP_MESSAGES: usize = 10;
+
+/// The running tasks' cancel flags, by task handle.
+#[derive(Default)]
+pub struct Runner {
+    running: Mutex<HashMap<String, Arc<AtomicBool>>>,
+}
+
+impl Runner {
+    /// Asks a running task to stop; false when no such task runs here.
+    pub fn cancel(&self, handle: &str) -> bool {
+        match self.running.lock().get(handle) {
+            Some(flag) => {
+                flag.store(true, Ordering::SeqCst);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Asks every task to stop (shutdown).
+    pub fn cancel_all(&self) {
+        for f in self.running.lock().values() {
+            f.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Starts moving for `task` (already saved as RUNNING).
+pub fn spawn(sqs: Arc<Sqs>, mut task: MoveTask, source: QueueId, dest: MoveDestination) {
+    let cancel = Arc::new(AtomicBool::new(false));
+    sqs.move_tasks.running.lock().insert(task.task_handle.clone(), cancel.clone());
+    tokio::spawn(async move {
+        let started = tokio::time::Instant::now();
+        let rate = task.max_per_second.map(|r| r.max(1) as u64);
+        loop {
+            if cancel.load(Ordering::SeqCst) {
+                task.status = if sqs.is_stopping() { "FAILED".into() } else { "CANCELLED".into() };
+                if sqs.is_stopping() {
+                    task.failure_reason = Some("The server shut down while the task was running.".into());
+                }
+                break;
+            }
+            if task.moved >= task.to_move {
+                task.status = "COMPLETED".into();
+                break;
+            }
+            let step = STEP_MESSAGES.min((task.to_move - task.moved) as usize);
+            match sqs.store.move_messages(source, dest, step, sqs.now_ms()).await {
+                Ok(0) => {
+                    task.status = "COMPLETED".into();
+                    break;
+                }
+                Ok(n) => task.moved += n as u64,
+                Err(e) => {
+                    task.status = "FAILED".into();
+                    task.failure_reason = Some(format!("{e}"));
+                    break;
+                }
+            }
+            if let Err(e) = sqs.store.put_move_task(task.clone()).await {
+                tracing::warn!(error = %e, "saving move task progress failed");
+            }
+            match rate {
+                Some(r) => {
+                    // Pace to `r` messages per second since the start.
+                    let due = Duration::from_millis(task.moved * 1000 / r);
+                    let elapsed = started.elapsed();
+                    if due > elapsed {
+                        tokio::time::sleep(due - elapsed).await;
+                    }
+                }
+                None => tokio::task::yield_now().await,
+            }
+        }
+        if let Err(e) = sqs.store.put_move_task(task.clone()).await {
+            tracing::warn!(error = %e, "saving move task result failed");
+        }
+        sqs.move_tasks.running.lock().remove(&task.task_handle);
+    });
+}

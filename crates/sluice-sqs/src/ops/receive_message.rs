@@ -1,0 +1,168 @@
+//! ReceiveMessage with long polling.
+//!
+//! A long poll registers on the queue's notifier *before* each receive
+//! attempt, so a send that lands between the attempt and the wait still wakes
+//! it; it also wakes at the next moment a delayed or in-flight message becomes
+//! visible, and never busy-polls.
+
+use crate::errors::{invalid_value, SqsError};
+use crate::input::Input;
+use crate::message::{self, Envelope};
+use crate::{limits, RequestContext, Sqs};
+use serde_json::{json, Map, Value};
+use sluice_store::{QueueInfo, ReceiveParams, ReceivedMessage};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SYSTEM_ATTRIBUTES: &[&str] = &[
+    "All",
+    "SenderId",
+    "SentTimestamp",
+    "ApproximateReceiveCount",
+    "ApproximateFirstReceiveTimestamp",
+    "SequenceNumber",
+    "MessageDeduplicationId",
+    "MessageGroupId",
+    "AWSTraceHeader",
+    "DeadLetterQueueSourceArn",
+];
+
+pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<Value, SqsError> {
+    let q = sqs.resolve(i, ctx).await?;
+    let max = match i.int("MaxNumberOfMessages")? {
+        Some(n) if !(1..=limits::RECEIVE_MESSAGES_MAX).contains(&n) => {
+            return Err(invalid_value("MaxNumberOfMessages", n, "Must be between 1 and 10, if provided."))
+        }
+        Some(n) => n as usize,
+        None => 1,
+    };
+    let visibility = match i.int("VisibilityTimeout")? {
+        Some(v) if !(0..=limits::VISIBILITY_TIMEOUT_SECS_MAX).contains(&v) => {
+            return Err(invalid_value("VisibilityTimeout", v, "Must be >= 0 and <= 43200, if provided."))
+        }
+        Some(v) => v as u32,
+        None => q.config.visibility_timeout_secs,
+    };
+    let wait = match i.int("WaitTimeSeconds")? {
+        Some(w) if !(0..=limits::WAIT_TIME_SECS_MAX).contains(&w) => {
+            return Err(invalid_value("WaitTimeSeconds", w, "Must be >= 0 and <= 20, if provided."))
+        }
+        Some(w) => w as u64,
+        None => q.attributes.get("ReceiveMessageWaitTimeSeconds").and_then(|v| v.parse().ok()).unwrap_or(0),
+    };
+    let mut system_names = i.str_list("AttributeNames")?;
+    system_names.extend(i.str_list("MessageSystemAttributeNames")?);
+    for n in &system_names {
+        if !SYSTEM_ATTRIBUTES.contains(&n.as_str()) {
+            return Err(SqsError::InvalidAttributeName(format!("Unknown Attribute {n}.")));
+        }
+    }
+    let attribute_names = i.str_list("MessageAttributeNames")?;
+    let params = ReceiveParams { max, visibility_timeout_secs: visibility, inflight_limit: limits::INFLIGHT_MESSAGES_MAX };
+
+    let deadline = sqs.now_ms() + wait * 1000;
+    let notify = sqs.store.notifier(q.id).ok_or(SqsError::QueueDoesNotExist)?;
+    let received = loop {
+        let notified = notify.notified();
+        let stop = sqs.shutdown.notified();
+        tokio::pin!(notified, stop);
+        notified.as_mut().enable();
+        stop.as_mut().enable();
+        let now = sqs.now_ms();
+        let out = sqs.store.receive(q.id, params.clone(), now).await?;
+        if out.over_limit && out.messages.is_empty() && !q.config.fifo {
+            return Err(SqsError::OverLimit(format!(
+                "Too many messages in flight: the limit of {} in-flight messages is reached.",
+                limits::INFLIGHT_MESSAGES_MAX
+            )));
+        }
+        if !out.messages.is_empty() || now >= deadline || sqs.is_stopping() {
+            break out.messages;
+        }
+        let wake = out.next_visible_ms.map_or(deadline, |t| t.min(deadline)).max(now + 1);
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = &mut stop => {}
+            _ = tokio::time::sleep(Duration::from_millis(wake - now)) => {}
+        }
+    };
+    let mut messages = Vec::with_capacity(received.len());
+    for r in &received {
+        messages.push(render(sqs, &q, r, &system_names, &attribute_names).await?);
+    }
+    let mut out = Map::new();
+    if !messages.is_empty() {
+        out.insert("Messages".into(), Value::Array(messages));
+    }
+    Ok(Value::Object(out))
+}
+
+async fn render(
+    sqs: &Sqs,
+    q: &QueueInfo,
+    r: &ReceivedMessage,
+    system_names: &[String],
+    attribute_names: &[String],
+) -> Result<Value, SqsError> {
+    let m = &r.message;
+    let env = Envelope::decode(&m.payload).ok_or_else(|| {
+        tracing::error!(queue = %q.name.name, seq = m.sequence_number, "undecodable message payload");
+        SqsError::InternalError
+    })?;
+    let mut o = Map::new();
+    o.insert("MessageId".into(), json!(uuid::Uuid::from_u128(m.message_id).to_string()));
+    o.insert("ReceiptHandle".into(), json!(sqs.receipts.encode(q.id, r.receipt)));
+    o.insert("MD5OfBody".into(), json!(message::md5_hex(env.body.as_bytes())));
+    o.insert("Body".into(), json!(env.body));
+    let wants = |n: &str| system_names.iter().any(|x| x == "All" || x == n);
+    let mut attrs = Map::new();
+    if wants("SenderId") {
+        attrs.insert("SenderId".into(), json!(env.sender_id));
+    }
+    if wants("SentTimestamp") {
+        attrs.insert("SentTimestamp".into(), json!(m.sent_ms.to_string()));
+    }
+    if wants("ApproximateReceiveCount") {
+        attrs.insert("ApproximateReceiveCount".into(), json!(m.receive_count.to_string()));
+    }
+    if wants("ApproximateFirstReceiveTimestamp") {
+        attrs.insert("ApproximateFirstReceiveTimestamp".into(), json!(m.first_receive_ms.to_string()));
+    }
+    if wants("AWSTraceHeader") {
+        if let Some(t) = &env.trace_header {
+            attrs.insert("AWSTraceHeader".into(), json!(t));
+        }
+    }
+    if wants("MessageGroupId") {
+        if let Some(g) = &m.group_id {
+            attrs.insert("MessageGroupId".into(), json!(g));
+        }
+    }
+    if q.config.fifo {
+        if wants("SequenceNumber") {
+            attrs.insert("SequenceNumber".into(), json!(format!("{:020}", m.sequence_number)));
+        }
+        if wants("MessageDeduplicationId") {
+            if let Some(d) = &m.dedup_id {
+                attrs.insert("MessageDeduplicationId".into(), json!(d));
+            }
+        }
+    }
+    if wants("DeadLetterQueueSourceArn") {
+        if let Some(src) = m.dead_letter_source {
+            if let Some(sq) = sqs.store.get_queue_by_id(src).await? {
+                attrs.insert("DeadLetterQueueSourceArn".into(), json!(sqs.queue_arn(&sq)));
+            }
+        }
+    }
+    if !attrs.is_empty() {
+        o.insert("Attributes".into(), Value::Object(attrs));
+    }
+    let selected: Vec<_> =
+        env.attributes.iter().filter(|(n, _)| message::name_selected(attribute_names, n)).collect();
+    if !selected.is_empty() {
+        o.insert("MD5OfMessageAttributes".into(), json!(message::md5_of_attributes(selected.iter().copied())));
+        o.insert("MessageAttributes".into(), message::attributes_to_json(selected.iter().copied()));
+    }
+    Ok(Value::Object(o))
+}

@@ -1,0 +1,112 @@
+//! SendMessage, and the per-message validation SendMessageBatch shares.
+
+use crate::errors::{invalid_value, missing, SqsError};
+use crate::input::Input;
+use crate::message::{self, Envelope};
+use crate::{limits, RequestContext, Sqs};
+use serde_json::{json, Map, Value};
+use sluice_store::{NewMessage, QueueInfo, SendOutcome};
+use std::sync::Arc;
+
+/// A validated message ready for the store, with the digests to report.
+pub struct Prepared {
+    /// What the store gets.
+    pub message: NewMessage,
+    /// Body size plus attributes, as SQS counts it.
+    pub size: usize,
+    md5_body: String,
+    md5_attrs: Option<String>,
+    md5_system: Option<String>,
+}
+
+impl Prepared {
+    /// The result fields of SendMessage / a SendMessageBatch entry.
+    pub fn result(&self, sent: &SendOutcome, fifo: bool) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("MessageId".into(), json!(uuid::Uuid::from_u128(sent.message_id).to_string()));
+        m.insert("MD5OfMessageBody".into(), json!(self.md5_body));
+        if let Some(a) = &self.md5_attrs {
+            m.insert("MD5OfMessageAttributes".into(), json!(a));
+        }
+        if let Some(s) = &self.md5_system {
+            m.insert("MD5OfMessageSystemAttributes".into(), json!(s));
+        }
+        if fifo {
+            m.insert("SequenceNumber".into(), json!(format!("{:020}", sent.sequence_number)));
+        }
+        m
+    }
+}
+
+/// Validates one message (SendMessage input or a batch entry) for queue `q`.
+pub fn prepare(q: &QueueInfo, i: &Input<'_>, ctx: &RequestContext) -> Result<Prepared, SqsError> {
+    let body = i.str("MessageBody")?.filter(|b| !b.is_empty()).ok_or_else(|| missing("MessageBody"))?;
+    message::check_body(body)?;
+    let delay = match i.int("DelaySeconds")? {
+        Some(d) if !(0..=limits::DELAY_SECS_MAX).contains(&d) => {
+            return Err(invalid_value("DelaySeconds", d, "DelaySeconds must be >= 0 and <= 900."))
+        }
+        Some(d) => d as u32,
+        None => q.config.delay_secs,
+    };
+    let attributes = message::parse_attributes(i.raw("MessageAttributes"), false)?;
+    let system = message::parse_attributes(i.raw("MessageSystemAttributes"), true)?;
+    let group_id = i.str("MessageGroupId")?;
+    let dedup_id = i.str("MessageDeduplicationId")?;
+    if !q.config.fifo && dedup_id.is_some() {
+        return Err(invalid_value(
+            "MessageDeduplicationId",
+            dedup_id.unwrap_or_default(),
+            "The request include parameter that is not valid for this queue type",
+        ));
+    }
+    if let Some(g) = group_id {
+        if g.is_empty() || g.len() > limits::GROUP_ID_CHARS_MAX || !g.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(invalid_value("MessageGroupId", g, "MessageGroupId can only include alphanumeric and punctuation characters. 1 to 128 in length."));
+        }
+    }
+    let size = message::message_size(body, &attributes);
+    let max = q
+        .attributes
+        .get("MaximumMessageSize")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(limits::MESSAGE_BYTES_MAX);
+    if size > max {
+        return Err(SqsError::InvalidParameterValue(format!(
+            "One or more parameters are invalid. Reason: Message must be shorter than {max} bytes."
+        )));
+    }
+    let md5_attrs = (!attributes.is_empty()).then(|| message::md5_of_attributes(&attributes));
+    let md5_system = (!system.is_empty()).then(|| message::md5_of_attributes(&system));
+    let trace_header = system.get("AWSTraceHeader").and_then(|a| match &a.value {
+        message::AttrValue::Text(s) => Some(s.clone()),
+        message::AttrValue::Binary(_) => None,
+    });
+    let envelope = Envelope {
+        body: body.to_string(),
+        attributes,
+        trace_header,
+        sender_id: ctx.access_key.clone().unwrap_or_else(|| ctx.account.clone()),
+    };
+    Ok(Prepared {
+        message: NewMessage {
+            message_id: uuid::Uuid::new_v4().as_u128(),
+            payload: envelope.encode(),
+            delay_secs: delay,
+            group_id: group_id.map(str::to_string),
+            dedup_id: dedup_id.map(str::to_string),
+        },
+        size,
+        md5_body: message::md5_hex(body.as_bytes()),
+        md5_attrs,
+        md5_system,
+    })
+}
+
+pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<Value, SqsError> {
+    let q = sqs.resolve(i, ctx).await?;
+    let p = prepare(&q, i, ctx)?;
+    let sent = sqs.store.send(q.id, vec![p.message.clone()], sqs.now_ms()).await?;
+    let s = sent.first().ok_or(SqsError::InternalError)?;
+    Ok(Value::Object(p.result(s, q.config.fifo)))
+}

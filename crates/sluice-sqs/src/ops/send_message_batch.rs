@@ -1,0 +1,40 @@
+//! SendMessageBatch: each entry validated on its own (failures reported per
+//! entry), the valid ones enqueued in one atomic store write.
+
+use super::batch::{check_entries, failed};
+use crate::errors::SqsError;
+use crate::input::Input;
+use crate::{limits, RequestContext, Sqs};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<Value, SqsError> {
+    let q = sqs.resolve(i, ctx).await?;
+    let entries = i.entries("Entries")?;
+    let ids = check_entries(&entries, "SendMessageBatchRequestEntry")?;
+    let mut ok = Vec::new();
+    let mut failures = Vec::new();
+    let mut total = 0usize;
+    for (e, id) in entries.iter().zip(&ids) {
+        match super::send_message::prepare(&q, e, ctx) {
+            Ok(p) => {
+                total += p.size;
+                ok.push((*id, p));
+            }
+            Err(err) => failures.push(failed(id, &err)),
+        }
+    }
+    if total > limits::MESSAGE_BYTES_MAX {
+        return Err(SqsError::BatchRequestTooLong(total));
+    }
+    let mut successful = Vec::new();
+    if !ok.is_empty() {
+        let sent = sqs.store.send(q.id, ok.iter().map(|(_, p)| p.message.clone()).collect(), sqs.now_ms()).await?;
+        for ((id, p), s) in ok.iter().zip(&sent) {
+            let mut r = p.result(s, q.config.fifo);
+            r.insert("Id".into(), json!(id));
+            successful.push(Value::Object(r));
+        }
+    }
+    Ok(json!({ "Successful": successful, "Failed": failures }))
+}

@@ -4,7 +4,7 @@
 //! sit behind their own `Mutex` so that queues never contend with each other.
 //! Locks are never held across an `.await`.
 
-use crate::queue_core::{CoreMessage, QueueCore};
+use crate::queue_core::{dedup_key, CoreMessage, DedupEntry, QueueCore, ReceiveRules, DEDUP_WINDOW_MS};
 use crate::types::*;
 use crate::Store;
 use async_trait::async_trait;
@@ -188,14 +188,26 @@ impl Store for MemoryStore {
     async fn send(&self, id: QueueId, messages: Vec<NewMessage>, now_ms: u64) -> Result<Vec<SendOutcome>, StoreError> {
         let slot = self.slot(id)?;
         let n = messages.len();
+        let config = slot.info.read().config.clone();
         let out = {
             let mut core = slot.core.lock();
             messages
                 .iter()
                 .map(|m| {
+                    let key = match (&m.dedup_id, config.fifo) {
+                        (Some(d), true) => Some(dedup_key(d, m.group_id.as_deref(), config.dedup_scope_group)),
+                        _ => None,
+                    };
+                    if let Some(e) = key.as_deref().and_then(|k| core.dedup_lookup(k, now_ms)) {
+                        return SendOutcome { message_id: e.message_id, sequence_number: e.seq, duplicate: true };
+                    }
                     let cm = core.prepare(m, m.delay_secs, now_ms);
                     let seq = cm.seq;
                     core.insert(cm);
+                    if let Some(k) = key {
+                        let entry = DedupEntry { message_id: m.message_id, seq, expires_ms: now_ms + DEDUP_WINDOW_MS };
+                        core.dedup_register(k, entry);
+                    }
                     SendOutcome { message_id: m.message_id, sequence_number: seq, duplicate: false }
                 })
                 .collect()
@@ -213,14 +225,16 @@ impl Store for MemoryStore {
         let max_receive_count = dlq.as_ref().map(|(_, n)| *n);
         let (out, dead) = {
             let mut core = slot.core.lock();
-            let r = core.receive(
-                params.max,
-                params.visibility_timeout_secs,
+            let rules = ReceiveRules {
+                max: params.max,
+                visibility_timeout_secs: params.visibility_timeout_secs,
                 max_receive_count,
-                config.retention_secs,
-                params.inflight_limit,
-                now_ms,
-            );
+                retention_secs: config.retention_secs,
+                inflight_limit: params.inflight_limit,
+                fifo: config.fifo,
+                attempt_id: params.attempt_id.as_deref(),
+            };
+            let r = core.receive(&rules, now_ms);
             let messages = r
                 .delivered
                 .iter()
@@ -276,10 +290,11 @@ impl Store for MemoryStore {
 
     async fn move_messages(&self, source: QueueId, dest: MoveDestination, max: usize, now_ms: u64) -> Result<usize, StoreError> {
         let src = self.slot(source)?;
+        let fifo = src.info.read().config.fifo;
         match dest {
             MoveDestination::Queue(d) => {
                 let dst = self.slot(d)?;
-                let taken = src.core.lock().take_visible(max, now_ms);
+                let taken = src.core.lock().take_visible(max, fifo, now_ms);
                 let n = taken.len();
                 self.move_into(&dst, taken, None);
                 Ok(n)
@@ -287,7 +302,7 @@ impl Store for MemoryStore {
             MoveDestination::OriginalSource => {
                 // Only messages whose source queue still exists are moved; the
                 // others stay where they are.
-                let taken = src.core.lock().take_visible(max, now_ms);
+                let taken = src.core.lock().take_visible(max, fifo, now_ms);
                 let n = taken.len();
                 let mut groups: BTreeMap<Option<QueueId>, Vec<CoreMessage>> = BTreeMap::new();
                 for m in taken {

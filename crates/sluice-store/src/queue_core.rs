@@ -10,7 +10,8 @@
 
 use crate::types::*;
 use bytes::Bytes;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 /// Where a message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +72,25 @@ impl CoreMessage {
     }
 }
 
+/// The rules one receive applies, from the queue's configuration and the request.
+#[derive(Debug, Clone)]
+pub struct ReceiveRules<'a> {
+    /// Messages wanted (1 to 10).
+    pub max: usize,
+    /// Visibility timeout for the delivered messages.
+    pub visibility_timeout_secs: u32,
+    /// Dead-letter after this many receives (None: no redrive).
+    pub max_receive_count: Option<u32>,
+    /// Drop messages older than this.
+    pub retention_secs: u32,
+    /// Stop when this many messages are in flight.
+    pub inflight_limit: usize,
+    /// FIFO rules: a group with a message in flight is blocked.
+    pub fifo: bool,
+    /// FIFO: ReceiveRequestAttemptId.
+    pub attempt_id: Option<&'a str>,
+}
+
 /// What one receive decided; the durable engine logs exactly these effects.
 #[derive(Debug, Default)]
 pub struct CoreReceive {
@@ -78,6 +98,9 @@ pub struct CoreReceive {
     pub delivered: Vec<u64>,
     /// The visibility deadline given to the delivered messages.
     pub until_ms: u64,
+    /// True when `delivered` repeats an earlier receive with the same attempt
+    /// id: no receive count changed, only the visibility deadline was reset.
+    pub retried: bool,
     /// Messages removed because they reached maxReceiveCount (to be put into the dead-letter queue).
     pub dead_lettered: Vec<CoreMessage>,
     /// Sequence numbers dropped because their retention period passed.
@@ -86,14 +109,55 @@ pub struct CoreReceive {
     pub over_limit: bool,
 }
 
+/// The deduplication window of FIFO queues (5 minutes).
+pub const DEDUP_WINDOW_MS: u64 = 5 * 60 * 1000;
+/// How long a ReceiveRequestAttemptId can be retried (5 minutes).
+pub const ATTEMPT_WINDOW_MS: u64 = 5 * 60 * 1000;
+
+/// A message group (FIFO) or tenant (fair standard queue).
+#[derive(Debug, Default)]
+struct Group {
+    /// Visible messages of the group, in order.
+    visible: BTreeSet<u64>,
+    /// Messages of the group in flight.
+    inflight: u32,
+    /// Its key in `QueueCore::tenants` while it has visible messages.
+    key: Option<(u32, u64)>,
+}
+
+/// An entry of the deduplication table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupEntry {
+    /// The MessageId of the first send.
+    pub message_id: u128,
+    /// Its sequence number.
+    pub seq: u64,
+    /// When the entry stops deduplicating.
+    pub expires_ms: u64,
+}
+
 /// One queue's messages.
+///
+/// Visible messages are indexed by group: messages without a group id sit in
+/// `ungrouped` (sequence order); each group keeps its own ordered set, and
+/// `tenants` orders the groups that have visible messages by (messages in
+/// flight, oldest visible sequence number). FIFO receives take only groups
+/// with nothing in flight, oldest first; standard receives take the tenant
+/// with the fewest messages in flight, so one flooding tenant cannot starve
+/// the others (fair queues), and ungrouped messages count as tenants of their own.
 #[derive(Debug, Default)]
 pub struct QueueCore {
     next_seq: u64,
     messages: HashMap<u64, CoreMessage>,
-    visible: BTreeSet<u64>,
+    ungrouped: BTreeSet<u64>,
+    groups: HashMap<Arc<str>, Group>,
+    tenants: BTreeSet<(u32, u64, Arc<str>)>,
+    visible_count: usize,
     delayed: BTreeSet<(u64, u64)>,
     inflight: BTreeSet<(u64, u64)>,
+    dedup: HashMap<String, DedupEntry>,
+    dedup_expiry: VecDeque<(u64, String)>,
+    attempts: HashMap<String, (Vec<Receipt>, u64)>,
 }
 
 impl QueueCore {
@@ -151,8 +215,9 @@ impl QueueCore {
         if m.seq >= self.next_seq {
             self.next_seq = m.seq + 1;
         }
-        self.index(&m);
-        self.messages.insert(m.seq, m);
+        let (seq, state, group) = (m.seq, m.state, m.group_id.clone());
+        self.messages.insert(seq, m);
+        self.index(seq, state, group.as_deref());
     }
 
     /// Gives a message moved in from another queue a fresh sequence number here.
@@ -163,51 +228,104 @@ impl QueueCore {
         m
     }
 
-    fn index(&mut self, m: &CoreMessage) {
-        match m.state {
-            MessageState::Visible => {
-                self.visible.insert(m.seq);
+    fn group_mut(&mut self, g: &str) -> (&mut Group, Arc<str>) {
+        if let Some((k, _)) = self.groups.get_key_value(g) {
+            let k = k.clone();
+            return (self.groups.get_mut(g).expect("present"), k);
+        }
+        let k: Arc<str> = Arc::from(g);
+        self.groups.insert(k.clone(), Group::default());
+        (self.groups.get_mut(g).expect("just inserted"), k)
+    }
+
+    /// Re-files a group in `tenants` after its visible set or in-flight count changed.
+    fn refile(&mut self, g: &str) {
+        let Some((name, group)) = self.groups.get_key_value(g) else { return };
+        let name = name.clone();
+        let old = group.key;
+        let new = group.visible.first().map(|&head| (group.inflight, head));
+        let empty = group.visible.is_empty() && group.inflight == 0;
+        if old != new {
+            if let Some((i, h)) = old {
+                self.tenants.remove(&(i, h, name.clone()));
             }
-            MessageState::Delayed { until_ms } => {
-                self.delayed.insert((until_ms, m.seq));
+            if let Some((i, h)) = new {
+                self.tenants.insert((i, h, name.clone()));
             }
-            MessageState::Inflight { until_ms } => {
-                self.inflight.insert((until_ms, m.seq));
+            if let Some(gr) = self.groups.get_mut(g) {
+                gr.key = new;
             }
+        }
+        if empty {
+            self.groups.remove(g);
         }
     }
 
-    fn unindex(&mut self, seq: u64, state: MessageState) {
+    fn index(&mut self, seq: u64, state: MessageState, group: Option<&str>) {
         match state {
             MessageState::Visible => {
-                self.visible.remove(&seq);
-            }
-            MessageState::Delayed { until_ms } => {
-                self.delayed.remove(&(until_ms, seq));
-            }
-            MessageState::Inflight { until_ms } => {
-                self.inflight.remove(&(until_ms, seq));
-            }
-        }
-    }
-
-    fn set_state(&mut self, seq: u64, state: MessageState) {
-        let Some(old) = self.messages.get(&seq).map(|m| m.state) else { return };
-        self.unindex(seq, old);
-        if let Some(m) = self.messages.get_mut(&seq) {
-            m.state = state;
-        }
-        match state {
-            MessageState::Visible => {
-                self.visible.insert(seq);
+                self.visible_count += 1;
+                match group {
+                    None => {
+                        self.ungrouped.insert(seq);
+                    }
+                    Some(g) => {
+                        self.group_mut(g).0.visible.insert(seq);
+                        self.refile(g);
+                    }
+                }
             }
             MessageState::Delayed { until_ms } => {
                 self.delayed.insert((until_ms, seq));
             }
             MessageState::Inflight { until_ms } => {
                 self.inflight.insert((until_ms, seq));
+                if let Some(g) = group {
+                    self.group_mut(g).0.inflight += 1;
+                    self.refile(g);
+                }
             }
         }
+    }
+
+    fn unindex(&mut self, seq: u64, state: MessageState, group: Option<&str>) {
+        match state {
+            MessageState::Visible => {
+                let removed = match group {
+                    None => self.ungrouped.remove(&seq),
+                    Some(g) => {
+                        let r = self.groups.get_mut(g).is_some_and(|gr| gr.visible.remove(&seq));
+                        self.refile(g);
+                        r
+                    }
+                };
+                if removed {
+                    self.visible_count -= 1;
+                }
+            }
+            MessageState::Delayed { until_ms } => {
+                self.delayed.remove(&(until_ms, seq));
+            }
+            MessageState::Inflight { until_ms } => {
+                if self.inflight.remove(&(until_ms, seq)) {
+                    if let Some(g) = group {
+                        if let Some(gr) = self.groups.get_mut(g) {
+                            gr.inflight = gr.inflight.saturating_sub(1);
+                        }
+                        self.refile(g);
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_state(&mut self, seq: u64, state: MessageState) {
+        let Some((old, group)) = self.messages.get(&seq).map(|m| (m.state, m.group_id.clone())) else { return };
+        self.unindex(seq, old, group.as_deref());
+        if let Some(m) = self.messages.get_mut(&seq) {
+            m.state = state;
+        }
+        self.index(seq, state, group.as_deref());
     }
 
     /// Makes every delayed or in-flight message whose time has come visible.
@@ -229,47 +347,91 @@ impl QueueCore {
     /// Removes a message, whatever its state.
     pub fn remove(&mut self, seq: u64) -> Option<CoreMessage> {
         let m = self.messages.remove(&seq)?;
-        self.unindex(seq, m.state);
+        self.unindex(seq, m.state, m.group_id.as_deref());
         Some(m)
     }
 
-    /// Receives up to `max` visible messages.
+    /// The next visible message to hand out: FIFO takes the oldest head of a
+    /// group with nothing in flight; standard takes the tenant with the fewest
+    /// messages in flight (ungrouped messages count as tenants with none).
+    fn pick(&self, fifo: bool) -> Option<u64> {
+        let ungrouped = self.ungrouped.first().map(|&s| (0u32, s));
+        let tenant = self.tenants.first().map(|(i, h, _)| (*i, *h));
+        if fifo {
+            let t = tenant.filter(|(i, _)| *i == 0).map(|(_, h)| h);
+            return match (t, ungrouped.map(|(_, s)| s)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        match (ungrouped, tenant) {
+            (Some(a), Some(b)) => Some(a.min(b).1),
+            (a, b) => a.or(b).map(|x| x.1),
+        }
+    }
+
+    /// Receives up to `rules.max` visible messages.
     ///
     /// A message that has already been received `max_receive_count` times is
     /// dead-lettered instead of delivered (AWS: "when the ReceiveCount for a
     /// message exceeds the maxReceiveCount"), and one older than the retention
-    /// period is dropped.
-    pub fn receive(
-        &mut self,
-        max: usize,
-        visibility_timeout_secs: u32,
-        max_receive_count: Option<u32>,
-        retention_secs: u32,
-        inflight_limit: usize,
-        now_ms: u64,
-    ) -> CoreReceive {
+    /// period is dropped. On FIFO queues a batch takes consecutive messages of
+    /// one group before moving to the next group, and a retried attempt id
+    /// returns the same messages (AWS ReceiveRequestAttemptId documentation).
+    pub fn receive(&mut self, rules: &ReceiveRules<'_>, now_ms: u64) -> CoreReceive {
         self.promote(now_ms);
-        let until_ms = now_ms + u64::from(visibility_timeout_secs) * 1000;
+        let until_ms = now_ms + u64::from(rules.visibility_timeout_secs) * 1000;
         let mut out = CoreReceive { until_ms, ..Default::default() };
-        let retention_ms = u64::from(retention_secs) * 1000;
-        while out.delivered.len() < max {
-            if self.inflight.len() >= inflight_limit {
+        if rules.fifo {
+            self.attempts.retain(|_, (_, exp)| *exp > now_ms);
+            if let Some(id) = rules.attempt_id {
+                if let Some((receipts, _)) = self.attempts.get(id).cloned() {
+                    let intact = receipts.iter().all(|r| {
+                        self.messages.get(&r.sequence_number).is_some_and(|m| {
+                            m.receive_count == r.generation && matches!(m.state, MessageState::Inflight { .. })
+                        })
+                    });
+                    if intact {
+                        for r in &receipts {
+                            self.set_state(r.sequence_number, MessageState::Inflight { until_ms });
+                        }
+                        out.delivered = receipts.iter().map(|r| r.sequence_number).collect();
+                        out.retried = true;
+                        return out;
+                    }
+                    self.attempts.remove(id);
+                }
+            }
+        }
+        let retention_ms = u64::from(rules.retention_secs) * 1000;
+        let mut current_group: Option<String> = None;
+        while out.delivered.len() < rules.max {
+            if self.inflight.len() >= rules.inflight_limit {
                 out.over_limit = true;
                 break;
             }
-            let Some(&seq) = self.visible.first() else { break };
+            // FIFO: keep taking the group we started on, in order.
+            let next = current_group
+                .as_deref()
+                .and_then(|g| self.groups.get(g))
+                .and_then(|g| g.visible.first().copied())
+                .or_else(|| self.pick(rules.fifo));
+            let Some(seq) = next else { break };
             let Some(m) = self.messages.get(&seq) else {
-                // The index and the map disagree: a programmer error. Repair the
-                // index rather than loop forever.
-                self.visible.remove(&seq);
+                // The index and the map disagree: a programmer error. Repair
+                // the index rather than loop forever.
+                self.ungrouped.remove(&seq);
                 continue;
             };
+            if rules.fifo {
+                current_group = m.group_id.clone();
+            }
             if m.sent_ms + retention_ms <= now_ms {
                 self.remove(seq);
                 out.expired.push(seq);
                 continue;
             }
-            if let Some(limit) = max_receive_count {
+            if let Some(limit) = rules.max_receive_count {
                 if m.receive_count >= limit {
                     if let Some(m) = self.remove(seq) {
                         out.dead_lettered.push(m);
@@ -279,6 +441,17 @@ impl QueueCore {
             }
             self.apply_receive(seq, until_ms, now_ms);
             out.delivered.push(seq);
+        }
+        if rules.fifo && !out.delivered.is_empty() {
+            if let Some(id) = rules.attempt_id {
+                let receipts = out
+                    .delivered
+                    .iter()
+                    .filter_map(|s| self.messages.get(s))
+                    .map(|m| Receipt { sequence_number: m.seq, generation: m.receive_count })
+                    .collect();
+                self.attempts.insert(id.to_string(), (receipts, now_ms + ATTEMPT_WINDOW_MS));
+            }
         }
         out
     }
@@ -291,6 +464,12 @@ impl QueueCore {
                 m.first_receive_ms = now_ms;
             }
         }
+        self.set_state(seq, MessageState::Inflight { until_ms });
+    }
+
+    /// Sets an in-flight deadline without counting a receive (replay of a
+    /// retried attempt).
+    pub fn apply_inflight_until(&mut self, seq: u64, until_ms: u64) {
         self.set_state(seq, MessageState::Inflight { until_ms });
     }
 
@@ -340,13 +519,17 @@ impl QueueCore {
         self.set_state(seq, state);
     }
 
-    /// Removes every message.
+    /// Removes every message (the deduplication table stays, as on AWS).
     pub fn purge(&mut self) -> usize {
         let n = self.messages.len();
         self.messages.clear();
-        self.visible.clear();
+        self.ungrouped.clear();
+        self.groups.clear();
+        self.tenants.clear();
+        self.visible_count = 0;
         self.delayed.clear();
         self.inflight.clear();
+        self.attempts.clear();
         n
     }
 
@@ -354,7 +537,7 @@ impl QueueCore {
     pub fn counts(&mut self, now_ms: u64) -> QueueCounts {
         self.promote(now_ms);
         QueueCounts {
-            visible: self.visible.len() as u64,
+            visible: self.visible_count as u64,
             inflight: self.inflight.len() as u64,
             delayed: self.delayed.len() as u64,
         }
@@ -370,16 +553,28 @@ impl QueueCore {
         }
     }
 
-    /// Removes up to `max` visible messages (oldest first) for a move.
-    pub fn take_visible(&mut self, max: usize, now_ms: u64) -> Vec<CoreMessage> {
+    /// Removes up to `max` visible messages for a move, in delivery order
+    /// (FIFO: whole groups in order, skipping groups with a message in flight).
+    pub fn take_visible(&mut self, max: usize, fifo: bool, now_ms: u64) -> Vec<CoreMessage> {
         self.promote(now_ms);
         let mut out = Vec::new();
+        let mut current_group: Option<String> = None;
         while out.len() < max {
-            let Some(&seq) = self.visible.first() else { break };
+            let next = current_group
+                .as_deref()
+                .and_then(|g| self.groups.get(g))
+                .and_then(|g| g.visible.first().copied())
+                .or_else(|| self.pick(fifo));
+            let Some(seq) = next else { break };
             match self.remove(seq) {
-                Some(m) => out.push(m),
+                Some(m) => {
+                    if fifo {
+                        current_group = m.group_id.clone();
+                    }
+                    out.push(m);
+                }
                 None => {
-                    self.visible.remove(&seq);
+                    self.ungrouped.remove(&seq);
                 }
             }
         }
@@ -405,15 +600,75 @@ impl QueueCore {
         v.sort_by_key(|m| m.seq);
         v
     }
+
+    /// Looks a deduplication key up (FIFO), forgetting expired entries first.
+    pub fn dedup_lookup(&mut self, key: &str, now_ms: u64) -> Option<DedupEntry> {
+        while let Some((exp, _)) = self.dedup_expiry.front() {
+            if *exp > now_ms {
+                break;
+            }
+            if let Some((exp, k)) = self.dedup_expiry.pop_front() {
+                if self.dedup.get(&k).is_some_and(|e| e.expires_ms == exp) {
+                    self.dedup.remove(&k);
+                }
+            }
+        }
+        self.dedup.get(key).copied().filter(|e| e.expires_ms > now_ms)
+    }
+
+    /// Records a deduplication key (FIFO send, or its replay).
+    pub fn dedup_register(&mut self, key: String, entry: DedupEntry) {
+        self.dedup_expiry.push_back((entry.expires_ms, key.clone()));
+        self.dedup.insert(key, entry);
+    }
+
+    /// The live deduplication table (for checkpoints).
+    pub fn dedup_entries(&self) -> Vec<(String, DedupEntry)> {
+        let mut v: Vec<_> = self.dedup.iter().map(|(k, e)| (k.clone(), *e)).collect();
+        v.sort_by_key(|(_, e)| e.expires_ms);
+        v
+    }
+}
+
+/// The deduplication key of a FIFO message: its deduplication id, scoped to
+/// its group when the queue's DeduplicationScope is messageGroup.
+pub fn dedup_key(dedup_id: &str, group_id: Option<&str>, scope_group: bool) -> String {
+    if scope_group {
+        format!("{}\u{0}{}", group_id.unwrap_or(""), dedup_id)
+    } else {
+        dedup_id.to_string()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn rules(max: usize, vis: u32, mrc: Option<u32>, retention: u32, limit: usize) -> ReceiveRules<'static> {
+        ReceiveRules {
+            max,
+            visibility_timeout_secs: vis,
+            max_receive_count: mrc,
+            retention_secs: retention,
+            inflight_limit: limit,
+            fifo: false,
+            attempt_id: None,
+        }
+    }
+
     fn msg(core: &mut QueueCore, delay: u32, now: u64) -> u64 {
+        msg_in(core, None, delay, now)
+    }
+
+    fn msg_in(core: &mut QueueCore, group: Option<&str>, delay: u32, now: u64) -> u64 {
         let m = core.prepare(
-            &NewMessage { message_id: 1, payload: Bytes::from_static(b"x"), delay_secs: delay, group_id: None, dedup_id: None },
+            &NewMessage {
+                message_id: 1,
+                payload: Bytes::from_static(b"x"),
+                delay_secs: delay,
+                group_id: group.map(str::to_string),
+                dedup_id: None,
+            },
             delay,
             now,
         );
@@ -426,10 +681,10 @@ mod tests {
     fn given_inflight_message_when_timeout_expires_should_reappear() {
         let mut c = QueueCore::new();
         let s = msg(&mut c, 0, 1000);
-        let r = c.receive(10, 30, None, 100, 1000, 1000);
+        let r = c.receive(&rules(10, 30, None, 100, 1000), 1000);
         assert_eq!(r.delivered, vec![s]);
-        assert!(c.receive(10, 30, None, 100, 1000, 30_999).delivered.is_empty());
-        let r = c.receive(10, 30, None, 100, 1000, 31_000);
+        assert!(c.receive(&rules(10, 30, None, 100, 1000), 30_999).delivered.is_empty());
+        let r = c.receive(&rules(10, 30, None, 100, 1000), 31_000);
         assert_eq!(r.delivered, vec![s]);
         assert_eq!(c.get(s).unwrap().receive_count, 2);
     }
@@ -438,8 +693,8 @@ mod tests {
     fn given_stale_receipt_when_deleting_should_not_delete() {
         let mut c = QueueCore::new();
         let s = msg(&mut c, 0, 0);
-        c.receive(1, 0, None, 100, 1000, 0);
-        c.receive(1, 0, None, 100, 1000, 0);
+        c.receive(&rules(1, 0, None, 100, 1000), 0);
+        c.receive(&rules(1, 0, None, 100, 1000), 0);
         assert_eq!(c.delete(Receipt { sequence_number: s, generation: 1 }), DeleteOutcome::Stale);
         assert_eq!(c.delete(Receipt { sequence_number: s, generation: 2 }), DeleteOutcome::Deleted);
         assert_eq!(c.delete(Receipt { sequence_number: s, generation: 2 }), DeleteOutcome::Gone);
@@ -449,9 +704,9 @@ mod tests {
     fn given_max_receive_count_when_exceeded_should_dead_letter() {
         let mut c = QueueCore::new();
         msg(&mut c, 0, 0);
-        assert_eq!(c.receive(1, 0, Some(2), 100, 1000, 0).delivered.len(), 1);
-        assert_eq!(c.receive(1, 0, Some(2), 100, 1000, 0).delivered.len(), 1);
-        let r = c.receive(1, 0, Some(2), 100, 1000, 0);
+        assert_eq!(c.receive(&rules(1, 0, Some(2), 100, 1000), 0).delivered.len(), 1);
+        assert_eq!(c.receive(&rules(1, 0, Some(2), 100, 1000), 0).delivered.len(), 1);
+        let r = c.receive(&rules(1, 0, Some(2), 100, 1000), 0);
         assert!(r.delivered.is_empty());
         assert_eq!(r.dead_lettered.len(), 1);
         assert!(c.is_empty());
@@ -470,7 +725,7 @@ mod tests {
     fn given_retention_passed_should_drop_on_receive() {
         let mut c = QueueCore::new();
         msg(&mut c, 0, 0);
-        let r = c.receive(1, 30, None, 60, 1000, 60_000);
+        let r = c.receive(&rules(1, 30, None, 60, 1000), 60_000);
         assert!(r.delivered.is_empty());
         assert_eq!(r.expired.len(), 1);
     }
@@ -480,7 +735,7 @@ mod tests {
         let mut c = QueueCore::new();
         msg(&mut c, 0, 0);
         msg(&mut c, 0, 0);
-        let r = c.receive(10, 30, None, 100, 1, 0);
+        let r = c.receive(&rules(10, 30, None, 100, 1), 0);
         assert_eq!(r.delivered.len(), 1);
         assert!(r.over_limit);
     }
@@ -489,10 +744,92 @@ mod tests {
     fn given_visibility_zero_should_be_visible_again() {
         let mut c = QueueCore::new();
         let s = msg(&mut c, 0, 0);
-        c.receive(1, 30, None, 100, 1000, 0);
+        c.receive(&rules(1, 30, None, 100, 1000), 0);
         let rc = Receipt { sequence_number: s, generation: 1 };
         assert_eq!(c.change_visibility(rc, 0, 10), VisibilityOutcome::Changed);
         assert_eq!(c.change_visibility(rc, 10, 10), VisibilityOutcome::NotInflight);
-        assert_eq!(c.receive(1, 30, None, 100, 1000, 10).delivered, vec![s]);
+        assert_eq!(c.receive(&rules(1, 30, None, 100, 1000), 10).delivered, vec![s]);
+    }
+
+    fn fifo(max: usize, vis: u32, attempt: Option<&'static str>) -> ReceiveRules<'static> {
+        ReceiveRules { fifo: true, attempt_id: attempt, ..rules(max, vis, None, 1000, 1000) }
+    }
+
+    #[test]
+    fn given_fifo_group_in_flight_when_receiving_should_skip_the_group() {
+        let mut c = QueueCore::new();
+        let a1 = msg_in(&mut c, Some("a"), 0, 0);
+        let a2 = msg_in(&mut c, Some("a"), 0, 0);
+        let b1 = msg_in(&mut c, Some("b"), 0, 0);
+        assert_eq!(c.receive(&fifo(1, 30, None), 0).delivered, vec![a1]);
+        // a2 is blocked behind a1; b proceeds.
+        assert_eq!(c.receive(&fifo(10, 30, None), 0).delivered, vec![b1]);
+        assert!(c.receive(&fifo(10, 30, None), 0).delivered.is_empty());
+        c.delete(Receipt { sequence_number: a1, generation: 1 });
+        assert_eq!(c.receive(&fifo(10, 30, None), 0).delivered, vec![a2]);
+    }
+
+    #[test]
+    fn given_fifo_batch_should_take_one_group_in_order_then_the_next() {
+        let mut c = QueueCore::new();
+        let a1 = msg_in(&mut c, Some("a"), 0, 0);
+        let b1 = msg_in(&mut c, Some("b"), 0, 0);
+        let a2 = msg_in(&mut c, Some("a"), 0, 0);
+        let b2 = msg_in(&mut c, Some("b"), 0, 0);
+        assert_eq!(c.receive(&fifo(10, 30, None), 0).delivered, vec![a1, a2, b1, b2]);
+    }
+
+    #[test]
+    fn given_fifo_message_made_visible_again_should_come_before_later_ones() {
+        let mut c = QueueCore::new();
+        let a1 = msg_in(&mut c, Some("a"), 0, 0);
+        let a2 = msg_in(&mut c, Some("a"), 0, 0);
+        assert_eq!(c.receive(&fifo(1, 30, None), 0).delivered, vec![a1]);
+        // Visibility expires: a1 is redelivered before a2.
+        assert_eq!(c.receive(&fifo(1, 30, None), 30_000).delivered, vec![a1]);
+        assert_eq!(c.get(a1).unwrap().receive_count, 2);
+        assert_eq!(c.change_visibility(Receipt { sequence_number: a1, generation: 2 }, 0, 30_001), VisibilityOutcome::Changed);
+        assert_eq!(c.receive(&fifo(10, 30, None), 30_002).delivered, vec![a1, a2]);
+    }
+
+    #[test]
+    fn given_same_attempt_id_should_return_same_messages_without_counting_a_receive() {
+        let mut c = QueueCore::new();
+        let a1 = msg_in(&mut c, Some("a"), 0, 0);
+        msg_in(&mut c, Some("b"), 0, 0);
+        let r1 = c.receive(&fifo(1, 30, Some("x")), 0);
+        let r2 = c.receive(&fifo(1, 30, Some("x")), 1000);
+        assert_eq!(r1.delivered, vec![a1]);
+        assert_eq!(r2.delivered, vec![a1]);
+        assert!(r2.retried);
+        assert_eq!(c.get(a1).unwrap().receive_count, 1);
+        // After a delete the attempt no longer repeats.
+        c.delete(Receipt { sequence_number: a1, generation: 1 });
+        let r3 = c.receive(&fifo(1, 30, Some("x")), 2000);
+        assert!(!r3.retried);
+        assert_ne!(r3.delivered, vec![a1]);
+    }
+
+    #[test]
+    fn given_noisy_tenant_on_standard_queue_should_serve_quiet_tenant_first() {
+        let mut c = QueueCore::new();
+        for _ in 0..50 {
+            msg_in(&mut c, Some("noisy"), 0, 0);
+        }
+        let quiet = msg_in(&mut c, Some("quiet"), 0, 0);
+        // The noisy tenant gets the first batch, then has messages in flight.
+        let first = c.receive(&rules(1, 30, None, 1000, 1000), 0).delivered;
+        assert_ne!(first, vec![quiet]);
+        // The quiet tenant, with nothing in flight, goes next despite its later send.
+        assert_eq!(c.receive(&rules(1, 30, None, 1000, 1000), 0).delivered, vec![quiet]);
+    }
+
+    #[test]
+    fn dedup_entries_expire_after_the_window() {
+        let mut c = QueueCore::new();
+        c.dedup_register("k".into(), DedupEntry { message_id: 9, seq: 0, expires_ms: DEDUP_WINDOW_MS });
+        assert_eq!(c.dedup_lookup("k", DEDUP_WINDOW_MS - 1).map(|e| e.message_id), Some(9));
+        assert_eq!(c.dedup_lookup("k", DEDUP_WINDOW_MS), None);
+        assert!(c.dedup_entries().is_empty());
     }
 }

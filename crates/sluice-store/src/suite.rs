@@ -33,6 +33,8 @@ macro_rules! store_suite {
             move_tasks_round_trip,
             operations_on_deleted_queue_fail,
             batch_send_is_atomic_and_ordered,
+            fifo_deduplicates_and_keeps_group_order,
+            fifo_dedup_scope_message_group,
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
@@ -70,7 +72,7 @@ fn message(i: u128) -> NewMessage {
 }
 
 fn params(max: usize, vis: u32) -> ReceiveParams {
-    ReceiveParams { max, visibility_timeout_secs: vis, inflight_limit: 120_000 }
+    ReceiveParams { max, visibility_timeout_secs: vis, inflight_limit: 120_000, attempt_id: None }
 }
 
 async fn create(store: &Arc<dyn Store>, name: &str, config: QueueConfig) -> Arc<QueueInfo> {
@@ -287,7 +289,7 @@ pub async fn retention_drops_old_messages(store: Arc<dyn Store>) {
 pub async fn in_flight_limit_is_reported(store: Arc<dyn Store>) {
     let q = create(&store, "q", QueueConfig::default()).await;
     store.send(q.id, (0..3).map(message).collect(), T0).await.unwrap();
-    let p = ReceiveParams { max: 10, visibility_timeout_secs: 30, inflight_limit: 2 };
+    let p = ReceiveParams { max: 10, visibility_timeout_secs: 30, inflight_limit: 2, attempt_id: None };
     let r = store.receive(q.id, p.clone(), T0).await.unwrap();
     assert_eq!(r.messages.len(), 2);
     assert!(r.over_limit);
@@ -358,4 +360,48 @@ pub async fn batch_send_is_atomic_and_ordered(store: Arc<dyn Store>) {
     assert!(out.windows(2).all(|w| w[0].sequence_number < w[1].sequence_number));
     let r = store.receive(q.id, params(10, 30), T0).await.unwrap();
     assert_eq!(r.messages.iter().map(|m| m.message.message_id).collect::<Vec<_>>(), (0..10).collect::<Vec<u128>>());
+}
+
+fn fifo_config(scope_group: bool) -> QueueConfig {
+    QueueConfig { fifo: true, dedup_scope_group: scope_group, ..Default::default() }
+}
+
+fn fifo_message(i: u128, group: &str, dedup: &str) -> NewMessage {
+    NewMessage { group_id: Some(group.into()), dedup_id: Some(dedup.into()), ..message(i) }
+}
+
+/// FIFO: a repeated deduplication id within 5 minutes enqueues nothing and
+/// returns the original id, even after the original was deleted; groups are
+/// delivered in order and blocked while a message is in flight.
+pub async fn fifo_deduplicates_and_keeps_group_order(store: Arc<dyn Store>) {
+    let q = create(&store, "q.fifo", fifo_config(false)).await;
+    let a = store.send(q.id, vec![fifo_message(1, "g1", "d1"), fifo_message(2, "g1", "d2")], T0).await.unwrap();
+    let dup = store.send(q.id, vec![fifo_message(3, "g2", "d1")], T0 + 1).await.unwrap();
+    assert!(dup[0].duplicate);
+    assert_eq!(dup[0].message_id, 1);
+    assert_eq!(dup[0].sequence_number, a[0].sequence_number);
+    store.send(q.id, vec![fifo_message(4, "g2", "d4")], T0 + 2).await.unwrap();
+    let fifo = |max| ReceiveParams { max, visibility_timeout_secs: 30, inflight_limit: 120_000, attempt_id: None };
+    let r = store.receive(q.id, fifo(1), T0 + 3).await.unwrap();
+    assert_eq!(r.messages[0].message.message_id, 1);
+    let r2 = store.receive(q.id, fifo(10), T0 + 4).await.unwrap();
+    assert_eq!(r2.messages.iter().map(|m| m.message.message_id).collect::<Vec<_>>(), vec![4], "g1 is blocked");
+    store.delete_messages(q.id, &[r.messages[0].receipt], T0 + 5).await.unwrap();
+    let dup = store.send(q.id, vec![fifo_message(5, "g1", "d1")], T0 + 6).await.unwrap();
+    assert!(dup[0].duplicate, "dedup holds after delete");
+    let r3 = store.receive(q.id, fifo(10), T0 + 7).await.unwrap();
+    assert_eq!(r3.messages.iter().map(|m| m.message.message_id).collect::<Vec<_>>(), vec![2]);
+    // After the 5-minute window the id is fresh again.
+    let again = store.send(q.id, vec![fifo_message(6, "g1", "d1")], T0 + 300_000).await.unwrap();
+    assert!(!again[0].duplicate);
+}
+
+/// FIFO with DeduplicationScope=messageGroup: the same id in two groups is two messages.
+pub async fn fifo_dedup_scope_message_group(store: Arc<dyn Store>) {
+    let q = create(&store, "q.fifo", fifo_config(true)).await;
+    let a = store.send(q.id, vec![fifo_message(1, "g1", "d"), fifo_message(2, "g2", "d")], T0).await.unwrap();
+    assert!(!a[0].duplicate && !a[1].duplicate);
+    let b = store.send(q.id, vec![fifo_message(3, "g2", "d")], T0 + 1).await.unwrap();
+    assert!(b[0].duplicate);
+    assert_eq!(b[0].message_id, 2);
 }

@@ -164,6 +164,8 @@ pub struct ReceiveParams {
     pub visibility_timeout_secs: u32,
     /// Refuse (over_limit) when this many messages are already in flight.
     pub inflight_limit: usize,
+    /// FIFO: ReceiveRequestAttemptId.
+    pub attempt_id: Option<String>,
 }
 
 /// A message as stored.

@@ -40,7 +40,7 @@ pub const COMPUTED: &[&str] = &[
 const FIFO_ONLY: &[&str] = &["FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit"];
 
 /// Whether this build serves FIFO queues.
-pub const FIFO_SUPPORTED: bool = false;
+pub const FIFO_SUPPORTED: bool = true;
 
 fn bad_value(name: &str) -> SqsError {
     SqsError::InvalidAttributeValue(format!("Invalid value for the parameter {name}."))
@@ -184,6 +184,16 @@ pub async fn apply(
     if given.get("SqsManagedSseEnabled").is_some_and(|v| v.eq_ignore_ascii_case("true")) && given.contains_key("KmsMasterKeyId") {
         return Err(SqsError::InvalidAttributeValue(
             "You can use one type of server-side encryption (SSE) at one time. You can either enable KMS SSE or SQS SSE.".into(),
+        ));
+    }
+    // High throughput for FIFO queues: perMessageGroupId throughput needs
+    // messageGroup deduplication (CreateQueue documentation, FifoThroughputLimit).
+    if fifo
+        && attrs.get("FifoThroughputLimit").map(String::as_str) == Some("perMessageGroupId")
+        && attrs.get("DeduplicationScope").map(String::as_str) != Some("messageGroup")
+    {
+        return Err(SqsError::InvalidAttributeValue(
+            "Invalid value for the parameter FifoThroughputLimit. Reason: perMessageGroupId requires DeduplicationScope messageGroup.".into(),
         ));
     }
     let config = config_of(&attrs, fifo);

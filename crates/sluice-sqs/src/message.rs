@@ -354,10 +354,12 @@ pub fn attributes_to_json<'a>(attrs: impl IntoIterator<Item = (&'a String, &'a A
     Value::Object(m)
 }
 
-/// Does a requested name (`All`, `.*`, `name`, `prefix.*`) select `attr`?
+/// Does a requested name select `attr`? `All`, `.*` and `*` select every
+/// attribute; `X.*` selects names starting with `X` (AWS strips the `.*`:
+/// `Hel.*` returns both `Hello` and `Help.Me`); anything else is exact.
 pub fn name_selected(requested: &[String], attr: &str) -> bool {
     requested.iter().any(|r| {
-        r == "All" || r == ".*" || r == attr || r.strip_suffix(".*").is_some_and(|p| attr.starts_with(p) && attr[p.len()..].starts_with('.'))
+        r == "All" || r == ".*" || r == "*" || r == attr || r.strip_suffix(".*").is_some_and(|p| attr.starts_with(p))
     })
 }
 
@@ -421,10 +423,12 @@ mod tests {
     fn selects_names_like_sqs() {
         let req = vec!["foo.*".to_string(), "bar".to_string()];
         assert!(name_selected(&req, "foo.x"));
-        assert!(!name_selected(&req, "foox"));
+        assert!(name_selected(&req, "foox"));
+        assert!(!name_selected(&req, "fo"));
         assert!(name_selected(&req, "bar"));
         assert!(!name_selected(&req, "baz"));
         assert!(name_selected(&["All".to_string()], "anything"));
+        assert!(name_selected(&["*".to_string()], "anything"));
     }
 
     #[test]

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 /// Messages moved per step (one store call).
 const STEP_MESSAGES: usize = 10;
+/// How often a paced task checks for a cancel while waiting.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
 
 /// The running tasks' cancel flags, by task handle.
 #[derive(Default)]
@@ -58,7 +60,7 @@ pub fn spawn(sqs: Arc<Sqs>, mut task: MoveTask, source: QueueId, dest: MoveDesti
                 task.status = "COMPLETED".into();
                 break;
             }
-            let step = STEP_MESSAGES.min((task.to_move - task.moved) as usize);
+            let step = STEP_MESSAGES.min((task.to_move - task.moved) as usize).min(rate.unwrap_or(u64::MAX) as usize);
             match sqs.store.move_messages(source, dest, step, sqs.now_ms()).await {
                 Ok(0) => {
                     task.status = "COMPLETED".into();
@@ -78,9 +80,10 @@ pub fn spawn(sqs: Arc<Sqs>, mut task: MoveTask, source: QueueId, dest: MoveDesti
                 Some(r) => {
                     // Pace to `r` messages per second since the start.
                     let due = Duration::from_millis(task.moved * 1000 / r);
-                    let elapsed = started.elapsed();
-                    if due > elapsed {
-                        tokio::time::sleep(due - elapsed).await;
+                    // Sleep in short slices so a cancel takes effect promptly.
+                    while started.elapsed() < due && !cancel.load(Ordering::SeqCst) {
+                        let left = due - started.elapsed();
+                        tokio::time::sleep(left.min(CANCEL_POLL)).await;
                     }
                 }
                 None => tokio::task::yield_now().await,

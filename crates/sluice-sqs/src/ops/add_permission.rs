@@ -57,7 +57,7 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
         .attributes
         .get("Policy")
         .and_then(|p| serde_json::from_str(p).ok())
-        .unwrap_or_else(|| json!({"Version": "2012-10-17", "Id": format!("{arn}/SQSDefaultPolicy"), "Statement": []}));
+        .unwrap_or_else(|| json!({"Version": "2008-10-17", "Id": format!("{arn}/SQSDefaultPolicy"), "Statement": []}));
     let statements = policy.get_mut("Statement").and_then(Value::as_array_mut);
     let Some(statements) = statements else {
         return Err(invalid_value("Policy", "", "The existing policy has no Statement list."));

@@ -9,7 +9,10 @@ use std::sync::Arc;
 pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, _ctx: &RequestContext) -> Result<Value, SqsError> {
     let handle = i.req_str("TaskHandle")?;
     let not_found = || SqsError::ResourceNotFoundException("Task does not exist.".into());
-    let source = super::start_message_move_task::handle_source(handle).ok_or_else(not_found)?;
+    // A handle that does not decode is an invalid parameter; one that decodes
+    // but names no task is ResourceNotFoundException (as AWS answers).
+    let source = super::start_message_move_task::handle_source(handle)
+        .ok_or_else(|| SqsError::InvalidParameterValue("Value for parameter TaskHandle is invalid.".into()))?;
     let mut task = sqs
         .store
         .list_move_tasks(&source)

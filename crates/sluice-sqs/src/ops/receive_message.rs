@@ -58,7 +58,20 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
         }
     }
     let attribute_names = i.str_list("MessageAttributeNames")?;
-    let params = ReceiveParams { max, visibility_timeout_secs: visibility, inflight_limit: limits::INFLIGHT_MESSAGES_MAX };
+    let attempt_id = match i.str("ReceiveRequestAttemptId")? {
+        Some(a) if a.is_empty() || a.len() > 128 || !a.chars().all(|c| c.is_ascii_graphic()) => {
+            return Err(invalid_value("ReceiveRequestAttemptId", a, "ReceiveRequestAttemptId can only include alphanumeric and punctuation characters. 1 to 128 in length."))
+        }
+        // Attempt ids only mean something on FIFO queues; standard queues ignore them.
+        Some(a) if q.config.fifo => Some(a.to_string()),
+        _ => None,
+    };
+    let params = ReceiveParams {
+        max,
+        visibility_timeout_secs: visibility,
+        inflight_limit: limits::INFLIGHT_MESSAGES_MAX,
+        attempt_id,
+    };
 
     let deadline = sqs.now_ms() + wait * 1000;
     let notify = sqs.store.notifier(q.id).ok_or(SqsError::QueueDoesNotExist)?;

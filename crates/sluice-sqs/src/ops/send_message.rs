@@ -46,25 +46,53 @@ pub fn prepare(q: &QueueInfo, i: &Input<'_>, ctx: &RequestContext) -> Result<Pre
         Some(d) if !(0..=limits::DELAY_SECS_MAX).contains(&d) => {
             return Err(invalid_value("DelaySeconds", d, "DelaySeconds must be >= 0 and <= 900."))
         }
-        Some(d) => d as u32,
-        None => q.config.delay_secs,
+        // FIFO queues take only the queue's delay (REFERENCE.md; ElasticMQ #274 allows 0).
+        Some(d) if q.config.fifo && d != 0 => {
+            return Err(invalid_value("DelaySeconds", d, "The request include parameter that is not valid for this queue type."))
+        }
+        Some(d) if !q.config.fifo => d as u32,
+        _ => q.config.delay_secs,
     };
     let attributes = message::parse_attributes(i.raw("MessageAttributes"), false)?;
     let system = message::parse_attributes(i.raw("MessageSystemAttributes"), true)?;
     let group_id = i.str("MessageGroupId")?;
-    let dedup_id = i.str("MessageDeduplicationId")?;
-    if !q.config.fifo && dedup_id.is_some() {
+    let explicit_dedup = i.str("MessageDeduplicationId")?;
+    if !q.config.fifo && explicit_dedup.is_some() {
         return Err(invalid_value(
             "MessageDeduplicationId",
-            dedup_id.unwrap_or_default(),
+            explicit_dedup.unwrap_or_default(),
             "The request include parameter that is not valid for this queue type",
         ));
     }
+    let token_ok = |t: &str| !t.is_empty() && t.len() <= limits::GROUP_ID_CHARS_MAX && t.chars().all(|c| c.is_ascii_graphic());
     if let Some(g) = group_id {
-        if g.is_empty() || g.len() > limits::GROUP_ID_CHARS_MAX || !g.chars().all(|c| c.is_ascii_graphic()) {
+        if !token_ok(g) {
             return Err(invalid_value("MessageGroupId", g, "MessageGroupId can only include alphanumeric and punctuation characters. 1 to 128 in length."));
         }
     }
+    if q.config.fifo && group_id.is_none() {
+        return Err(missing("MessageGroupId"));
+    }
+    if let Some(d) = explicit_dedup {
+        if !token_ok(d) {
+            return Err(invalid_value("MessageDeduplicationId", d, "MessageDeduplicationId can only include alphanumeric and punctuation characters. 1 to 128 in length."));
+        }
+    }
+    // FIFO deduplication: the explicit id, else SHA-256 of the body when
+    // ContentBasedDeduplication is on (the body only, not the attributes).
+    let dedup_id = match (q.config.fifo, explicit_dedup) {
+        (false, _) => None,
+        (true, Some(d)) => Some(d.to_string()),
+        (true, None) if q.config.content_based_dedup => {
+            use sha2::Digest;
+            Some(hex::encode(sha2::Sha256::digest(body.as_bytes())))
+        }
+        (true, None) => {
+            return Err(SqsError::InvalidParameterValue(
+                "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly".into(),
+            ))
+        }
+    };
     let size = message::message_size(body, &attributes);
     let max = q
         .attributes
@@ -94,7 +122,7 @@ pub fn prepare(q: &QueueInfo, i: &Input<'_>, ctx: &RequestContext) -> Result<Pre
             payload: envelope.encode(),
             delay_secs: delay,
             group_id: group_id.map(str::to_string),
-            dedup_id: dedup_id.map(str::to_string),
+            dedup_id,
         },
         size,
         md5_body: message::md5_hex(body.as_bytes()),

@@ -53,7 +53,7 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
     };
     let existing = sqs.store.list_move_tasks(source_arn).await?;
     if existing.iter().any(|t| t.status == "RUNNING") {
-        return Err(SqsError::UnsupportedOperation(
+        return Err(SqsError::InvalidParameterValue(
             "There is already a task running. Only one active task is allowed for a source queue arn at a given time.".into(),
         ));
     }

@@ -73,7 +73,9 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
         attempt_id,
     };
 
-    let deadline = sqs.now_ms() + wait * 1000;
+    // The wait is measured on the monotonic clock (a wall-clock jump must not
+    // stretch or cut a long poll); message visibility is measured on `Clock`.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     let notify = sqs.store.notifier(q.id).ok_or(SqsError::QueueDoesNotExist)?;
     let received = loop {
         let notified = notify.notified();
@@ -89,14 +91,18 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
                 limits::INFLIGHT_MESSAGES_MAX
             )));
         }
-        if !out.messages.is_empty() || now >= deadline || sqs.is_stopping() {
+        let mono = tokio::time::Instant::now();
+        if !out.messages.is_empty() || mono >= deadline || sqs.is_stopping() {
             break out.messages;
         }
-        let wake = out.next_visible_ms.map_or(deadline, |t| t.min(deadline)).max(now + 1);
+        let wake = match out.next_visible_ms {
+            Some(t) => deadline.min(mono + Duration::from_millis(t.saturating_sub(now).max(1))),
+            None => deadline,
+        };
         tokio::select! {
             _ = &mut notified => {}
             _ = &mut stop => {}
-            _ = tokio::time::sleep(Duration::from_millis(wake - now)) => {}
+            _ = tokio::time::sleep_until(wake) => {}
         }
     };
     let mut messages = Vec::with_capacity(received.len());

@@ -50,10 +50,13 @@ pub fn spawn(sqs: Arc<Sqs>, mut task: MoveTask, source: QueueId, dest: MoveDesti
         let rate = task.max_per_second.map(|r| r.max(1) as u64);
         loop {
             if cancel.load(Ordering::SeqCst) {
-                task.status = if sqs.is_stopping() { "FAILED".into() } else { "CANCELLED".into() };
                 if sqs.is_stopping() {
-                    task.failure_reason = Some("The server shut down while the task was running.".into());
+                    // Shutdown: the task stays RUNNING in the store and
+                    // `resume` continues it when the server starts again.
+                    sqs.move_tasks.running.lock().remove(&task.task_handle);
+                    return;
                 }
+                task.status = "CANCELLED".into();
                 break;
             }
             if task.moved >= task.to_move {
@@ -94,4 +97,42 @@ pub fn spawn(sqs: Arc<Sqs>, mut task: MoveTask, source: QueueId, dest: MoveDesti
         }
         sqs.move_tasks.running.lock().remove(&task.task_handle);
     });
+}
+
+/// Restarts the move tasks a previous run left RUNNING (after a restart or a
+/// crash), for every queue of `account`. Returns how many were resumed.
+pub async fn resume(sqs: &Arc<Sqs>, account: &str) -> Result<usize, sluice_store::StoreError> {
+    let mut resumed = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let page = sqs.store.list_queues(account, "", after.as_deref(), 1000).await?;
+        for q in &page {
+            let arn = sqs.queue_arn(q);
+            for task in sqs.store.list_move_tasks(&arn).await? {
+                if task.status != "RUNNING" || sqs.move_tasks.running.lock().contains_key(&task.task_handle) {
+                    continue;
+                }
+                let dest = match &task.destination_arn {
+                    None => MoveDestination::OriginalSource,
+                    Some(d) => match sqs.resolve_arn(d).await.ok().flatten() {
+                        Some(dq) => MoveDestination::Queue(dq.id),
+                        None => {
+                            let mut failed = task.clone();
+                            failed.status = "FAILED".into();
+                            failed.failure_reason = Some("The destination queue no longer exists.".into());
+                            sqs.store.put_move_task(failed).await?;
+                            continue;
+                        }
+                    },
+                };
+                spawn(sqs.clone(), task, q.id, dest);
+                resumed += 1;
+            }
+        }
+        match page.last() {
+            Some(l) if page.len() == 1000 => after = Some(l.name.name.clone()),
+            _ => break,
+        }
+    }
+    Ok(resumed)
 }

@@ -98,18 +98,15 @@ pub async fn apply(
             return Err(SqsError::InvalidAttributeName(format!("Unknown Attribute {k}.")));
         }
         if FIFO_ONLY.contains(&k.as_str()) && !fifo {
-            if k == "FifoQueue" && !creating {
-                return Err(SqsError::InvalidAttributeName(format!("Unknown Attribute {k}.")));
-            }
-            if k == "FifoQueue" && bool_attr(k, v)? {
+            // FifoQueue=true on a name without `.fifo` is a bad queue name;
+            // any other FIFO attribute on a standard queue, FifoQueue=false
+            // included, is unknown there (aws/aws-sdk-php#1331).
+            if k == "FifoQueue" && creating && v.eq_ignore_ascii_case("true") {
                 return Err(SqsError::InvalidParameterValue(
                     "The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix and be 1 to 80 in length.".into(),
                 ));
             }
-            if k != "FifoQueue" {
-                return Err(SqsError::InvalidAttributeName(format!("Unknown Attribute {k}.")));
-            }
-            continue;
+            return Err(SqsError::InvalidAttributeName(format!("Unknown Attribute {k}.")));
         }
         let normalised = match k.as_str() {
             "DelaySeconds" => int_attr(k, v, 0, limits::DELAY_SECS_MAX)?.to_string(),
@@ -124,10 +121,8 @@ pub async fn apply(
             "KmsDataKeyReusePeriodSeconds" => int_attr(k, v, 60, 86_400)?.to_string(),
             "SqsManagedSseEnabled" | "ContentBasedDeduplication" => bool_attr(k, v)?.to_string(),
             "FifoQueue" => {
+                // Only `true` fits a FIFO queue; setting it again is a no-op.
                 if !bool_attr(k, v)? {
-                    return Err(bad_value(k));
-                }
-                if !creating {
                     return Err(SqsError::InvalidAttributeValue(
                         "Invalid value for the parameter FifoQueue. Reason: Modifying queue type is not supported.".into(),
                     ));

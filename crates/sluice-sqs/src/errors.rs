@@ -70,8 +70,11 @@ impl AwsError for SqsError {
             QueueDoesNotExist => "QueueDoesNotExist",
             QueueNameExists(_) => "QueueNameExists",
             QueueDeletedRecently => "QueueDeletedRecently",
-            InvalidParameterValue(_) => "InvalidParameterValue",
-            MissingParameter(_) => "MissingParameter",
+            // The JSON protocol's `__type` for these two unmodelled errors, as
+            // AWS answers (LocalStack's AWS-recorded snapshots); the query code
+            // stays InvalidParameterValue / MissingParameter.
+            InvalidParameterValue(_) => "InvalidParameterValueException",
+            MissingParameter(_) => "MissingRequiredParameterException",
             InvalidAttributeName(_) => "InvalidAttributeName",
             InvalidAttributeValue(_) => "InvalidAttributeValue",
             InvalidMessageContents(_) => "InvalidMessageContents",
@@ -107,6 +110,8 @@ impl AwsError for SqsError {
             BatchRequestTooLong(_) => "AWS.SimpleQueueService.BatchRequestTooLong",
             InvalidBatchEntryId => "AWS.SimpleQueueService.InvalidBatchEntryId",
             UnsupportedOperation(_) => "AWS.SimpleQueueService.UnsupportedOperation",
+            InvalidParameterValue(_) => "InvalidParameterValue",
+            MissingParameter(_) => "MissingParameter",
             other => other.code(),
         }
     }
@@ -202,6 +207,8 @@ mod tests {
             (SqsError::MessageNotInflight, "AWS.SimpleQueueService.MessageNotInflight", 400),
             (SqsError::InvalidBatchEntryId, "AWS.SimpleQueueService.InvalidBatchEntryId", 400),
             (SqsError::QueueDeletedRecently, "AWS.SimpleQueueService.QueueDeletedRecently", 400),
+            (SqsError::InvalidParameterValue("x".into()), "InvalidParameterValue", 400),
+            (SqsError::MissingParameter("x".into()), "MissingParameter", 400),
         ];
         for (e, code, status) in table {
             assert_eq!(e.query_code(), code);

@@ -253,10 +253,11 @@ impl Store for MemoryStore {
         Ok(out)
     }
 
-    async fn delete_messages(&self, id: QueueId, receipts: &[Receipt], _now_ms: u64) -> Result<Vec<DeleteOutcome>, StoreError> {
+    async fn delete_messages(&self, id: QueueId, receipts: &[Receipt], now_ms: u64) -> Result<Vec<DeleteOutcome>, StoreError> {
         let slot = self.slot(id)?;
+        let fifo = slot.info.read().config.fifo;
         let mut core = slot.core.lock();
-        Ok(receipts.iter().map(|r| core.delete(*r)).collect())
+        Ok(receipts.iter().map(|r| core.delete_checked(*r, fifo, now_ms)).collect())
     }
 
     async fn change_visibility(

@@ -120,9 +120,12 @@ struct Group {
     /// Visible messages of the group, in order.
     visible: BTreeSet<u64>,
     /// Messages of the group in flight.
-    inflight: u32,
+    inflight: BTreeSet<u64>,
     /// Its key in `QueueCore::tenants` while it has visible messages.
     key: Option<(u32, u64)>,
+    /// Its key in `QueueCore::fifo_ready` while its oldest visible message
+    /// precedes every message of the group in flight.
+    ready: Option<u64>,
 }
 
 /// An entry of the deduplication table.
@@ -152,6 +155,7 @@ pub struct QueueCore {
     ungrouped: BTreeSet<u64>,
     groups: HashMap<Arc<str>, Group>,
     tenants: BTreeSet<(u32, u64, Arc<str>)>,
+    fifo_ready: BTreeSet<(u64, Arc<str>)>,
     visible_count: usize,
     delayed: BTreeSet<(u64, u64)>,
     inflight: BTreeSet<(u64, u64)>,
@@ -238,26 +242,39 @@ impl QueueCore {
         (self.groups.get_mut(g).expect("just inserted"), k)
     }
 
-    /// Re-files a group in `tenants` after its visible set or in-flight count changed.
+    /// Re-files a group in `tenants` and `fifo_ready` after its visible set
+    /// or its in-flight set changed.
     fn refile(&mut self, g: &str) {
         let Some((name, group)) = self.groups.get_key_value(g) else { return };
         let name = name.clone();
-        let old = group.key;
-        let new = group.visible.first().map(|&head| (group.inflight, head));
-        let empty = group.visible.is_empty() && group.inflight == 0;
-        if old != new {
-            if let Some((i, h)) = old {
+        let (old_key, old_ready) = (group.key, group.ready);
+        let head = group.visible.first().copied();
+        let new_key = head.map(|h| (group.inflight.len() as u32, h));
+        // AWS blocks only the messages that come after one in flight: a
+        // group's head is deliverable when it precedes all its in-flight ones.
+        let new_ready = head.filter(|h| group.inflight.first().is_none_or(|f| h < f));
+        let empty = group.visible.is_empty() && group.inflight.is_empty();
+        if old_key != new_key {
+            if let Some((i, h)) = old_key {
                 self.tenants.remove(&(i, h, name.clone()));
             }
-            if let Some((i, h)) = new {
+            if let Some((i, h)) = new_key {
                 self.tenants.insert((i, h, name.clone()));
             }
-            if let Some(gr) = self.groups.get_mut(g) {
-                gr.key = new;
+        }
+        if old_ready != new_ready {
+            if let Some(h) = old_ready {
+                self.fifo_ready.remove(&(h, name.clone()));
+            }
+            if let Some(h) = new_ready {
+                self.fifo_ready.insert((h, name.clone()));
             }
         }
         if empty {
             self.groups.remove(g);
+        } else if let Some(gr) = self.groups.get_mut(g) {
+            gr.key = new_key;
+            gr.ready = new_ready;
         }
     }
 
@@ -281,7 +298,7 @@ impl QueueCore {
             MessageState::Inflight { until_ms } => {
                 self.inflight.insert((until_ms, seq));
                 if let Some(g) = group {
-                    self.group_mut(g).0.inflight += 1;
+                    self.group_mut(g).0.inflight.insert(seq);
                     self.refile(g);
                 }
             }
@@ -310,7 +327,7 @@ impl QueueCore {
                 if self.inflight.remove(&(until_ms, seq)) {
                     if let Some(g) = group {
                         if let Some(gr) = self.groups.get_mut(g) {
-                            gr.inflight = gr.inflight.saturating_sub(1);
+                            gr.inflight.remove(&seq);
                         }
                         self.refile(g);
                     }
@@ -356,18 +373,29 @@ impl QueueCore {
     /// messages in flight (ungrouped messages count as tenants with none).
     fn pick(&self, fifo: bool) -> Option<u64> {
         let ungrouped = self.ungrouped.first().map(|&s| (0u32, s));
-        let tenant = self.tenants.first().map(|(i, h, _)| (*i, *h));
         if fifo {
-            let t = tenant.filter(|(i, _)| *i == 0).map(|(_, h)| h);
+            let t = self.fifo_ready.first().map(|(h, _)| *h);
             return match (t, ungrouped.map(|(_, s)| s)) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
         }
+        let tenant = self.tenants.first().map(|(i, h, _)| (*i, *h));
         match (ungrouped, tenant) {
             (Some(a), Some(b)) => Some(a.min(b).1),
             (a, b) => a.or(b).map(|x| x.1),
         }
+    }
+
+    /// FIFO: the next message of `group` within the batch, if it still
+    /// precedes `limit` (the group's oldest message in flight before the batch).
+    fn next_in_group(&self, group: &str, limit: u64) -> Option<u64> {
+        self.groups.get(group)?.visible.first().copied().filter(|s| *s < limit)
+    }
+
+    /// FIFO: the group's oldest in-flight sequence number (u64::MAX if none).
+    fn inflight_floor(&self, group: Option<&str>) -> u64 {
+        group.and_then(|g| self.groups.get(g)).and_then(|g| g.inflight.first().copied()).unwrap_or(u64::MAX)
     }
 
     /// Receives up to `rules.max` visible messages.
@@ -404,18 +432,18 @@ impl QueueCore {
             }
         }
         let retention_ms = u64::from(rules.retention_secs) * 1000;
-        let mut current_group: Option<String> = None;
+        // FIFO: the group being taken and the in-flight floor it had before.
+        let mut current: Option<(String, u64)> = None;
         while out.delivered.len() < rules.max {
             if self.inflight.len() >= rules.inflight_limit {
                 out.over_limit = true;
                 break;
             }
             // FIFO: keep taking the group we started on, in order.
-            let next = current_group
-                .as_deref()
-                .and_then(|g| self.groups.get(g))
-                .and_then(|g| g.visible.first().copied())
-                .or_else(|| self.pick(rules.fifo));
+            let next = current.as_ref().and_then(|(g, limit)| self.next_in_group(g, *limit)).or_else(|| {
+                current = None;
+                self.pick(rules.fifo)
+            });
             let Some(seq) = next else { break };
             let Some(m) = self.messages.get(&seq) else {
                 // The index and the map disagree: a programmer error. Repair
@@ -423,8 +451,11 @@ impl QueueCore {
                 self.ungrouped.remove(&seq);
                 continue;
             };
-            if rules.fifo {
-                current_group = m.group_id.clone();
+            if rules.fifo && current.is_none() {
+                if let Some(g) = m.group_id.clone() {
+                    let floor = self.inflight_floor(Some(&g));
+                    current = Some((g, floor));
+                }
             }
             if m.sent_ms + retention_ms <= now_ms {
                 self.remove(seq);
@@ -494,6 +525,22 @@ impl QueueCore {
         }
     }
 
+    /// Deletes by receipt with the queue type's rules: on FIFO queues a
+    /// receipt whose message is no longer in flight has expired and deletes
+    /// nothing (AWS: "The receipt handle has expired.").
+    pub fn delete_checked(&mut self, r: Receipt, fifo: bool, now_ms: u64) -> DeleteOutcome {
+        if fifo {
+            match self.check_receipt(r) {
+                Ok(m) => match m.state {
+                    MessageState::Inflight { until_ms } if until_ms > now_ms => {}
+                    _ => return DeleteOutcome::Expired,
+                },
+                Err(o) => return o,
+            }
+        }
+        self.delete(r)
+    }
+
     /// Changes the visibility timeout of an in-flight message; 0 makes it visible now.
     pub fn change_visibility(&mut self, r: Receipt, timeout_secs: u32, now_ms: u64) -> VisibilityOutcome {
         let m = match self.check_receipt(r) {
@@ -519,13 +566,17 @@ impl QueueCore {
         self.set_state(seq, state);
     }
 
-    /// Removes every message (the deduplication table stays, as on AWS).
+    /// Removes every message and forgets the deduplication history, as AWS
+    /// does on PurgeQueue.
     pub fn purge(&mut self) -> usize {
+        self.dedup.clear();
+        self.dedup_expiry.clear();
         let n = self.messages.len();
         self.messages.clear();
         self.ungrouped.clear();
         self.groups.clear();
         self.tenants.clear();
+        self.fifo_ready.clear();
         self.visible_count = 0;
         self.delayed.clear();
         self.inflight.clear();
@@ -558,19 +609,22 @@ impl QueueCore {
     pub fn take_visible(&mut self, max: usize, fifo: bool, now_ms: u64) -> Vec<CoreMessage> {
         self.promote(now_ms);
         let mut out = Vec::new();
-        let mut current_group: Option<String> = None;
+        let mut current: Option<(String, u64)> = None;
         while out.len() < max {
-            let next = current_group
-                .as_deref()
-                .and_then(|g| self.groups.get(g))
-                .and_then(|g| g.visible.first().copied())
-                .or_else(|| self.pick(fifo));
+            let next = current.as_ref().and_then(|(g, limit)| self.next_in_group(g, *limit)).or_else(|| {
+                current = None;
+                self.pick(fifo)
+            });
             let Some(seq) = next else { break };
+            if fifo && current.is_none() {
+                let g = self.messages.get(&seq).and_then(|m| m.group_id.clone());
+                if let Some(g) = g {
+                    let floor = self.inflight_floor(Some(&g));
+                    current = Some((g, floor));
+                }
+            }
             match self.remove(seq) {
                 Some(m) => {
-                    if fifo {
-                        current_group = m.group_id.clone();
-                    }
                     out.push(m);
                 }
                 None => {

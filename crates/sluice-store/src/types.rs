@@ -230,6 +230,8 @@ pub enum DeleteOutcome {
     Stale,
     /// No such message (already deleted, expired or moved).
     Gone,
+    /// FIFO: the receipt's visibility timeout has passed; nothing was deleted.
+    Expired,
 }
 
 /// The result of a visibility change.

@@ -3,9 +3,10 @@
 //! Method: proptest generates random sequences of sends (to a few groups),
 //! receives, deletes, visibility resets and time jumps past the visibility
 //! timeout, applies them to `QueueCore` with FIFO rules, and checks after each
-//! receive what AWS promises: every delivered message of a group is the next
-//! undelivered-or-redelivered one of that group in send order, no group with a
-//! message in flight gets another, and a receive that could deliver does.
+//! receive what AWS promises: a group's messages are delivered in send order,
+//! a message is never delivered while an earlier message of its group is in
+//! flight (AWS blocks only what comes after an in-flight message), and a
+//! receive that could deliver does.
 
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -74,8 +75,14 @@ proptest! {
                         fifo: true,
                         attempt_id: None,
                     };
-                    let blocked: Vec<u8> = inflight.iter().map(|(g, _)| *g).collect();
-                    let could = pending.iter().any(|(g, v)| !v.is_empty() && !blocked.contains(g));
+                    // The deliverable messages of each group: its pending
+                    // messages before the first one in flight, in order.
+                    let in_flight: std::collections::HashSet<u64> = inflight.iter().map(|(_, r)| r.sequence_number).collect();
+                    let allowed: BTreeMap<u8, Vec<u64>> = pending
+                        .iter()
+                        .map(|(g, v)| (*g, v.iter().copied().take_while(|s| !in_flight.contains(s)).collect()))
+                        .collect();
+                    let could = allowed.values().any(|v| !v.is_empty());
                     let r = core.receive(&rules, now);
                     prop_assert!(r.delivered.len() <= max);
                     prop_assert_eq!(could, !r.delivered.is_empty(), "a receive that could deliver must deliver");
@@ -84,9 +91,8 @@ proptest! {
                         per_group.entry(group_of[seq]).or_default().push(*seq);
                     }
                     for (g, got) in per_group {
-                        prop_assert!(!blocked.contains(&g), "group {} had a message in flight", g);
-                        let want = &pending[&g][..got.len()];
-                        prop_assert_eq!(&got[..], want, "group {} out of order", g);
+                        let ok = allowed[&g].len() >= got.len() && allowed[&g][..got.len()] == got[..];
+                        prop_assert!(ok, "group {} delivered {:?}, deliverable {:?}", g, got, allowed[&g]);
                     }
                     for seq in r.delivered {
                         let m = core.get(seq).unwrap();

@@ -23,8 +23,10 @@ pub fn receipt(sqs: &Sqs, q: &QueueInfo, handle: &str) -> Result<Receipt, SqsErr
 pub fn outcome_error(o: DeleteOutcome, handle: &str, fifo: bool) -> Option<SqsError> {
     match o {
         DeleteOutcome::Deleted | DeleteOutcome::Gone => None,
-        DeleteOutcome::Stale if fifo => Some(invalid_value("ReceiptHandle", handle, "The receipt handle has expired.")),
-        DeleteOutcome::Stale => None,
+        DeleteOutcome::Stale | DeleteOutcome::Expired if fifo => {
+            Some(invalid_value("ReceiptHandle", handle, "The receipt handle has expired."))
+        }
+        DeleteOutcome::Stale | DeleteOutcome::Expired => None,
     }
 }
 

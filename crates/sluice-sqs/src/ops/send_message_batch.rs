@@ -12,6 +12,20 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
     let q = sqs.resolve(i, ctx).await?;
     let entries = i.entries("Entries")?;
     let ids = check_entries(&entries, "SendMessageBatchRequestEntry")?;
+    if q.config.fifo {
+        // On FIFO queues a missing group or deduplication id fails the whole
+        // request, not the entry (AWS-recorded behaviour).
+        for e in &entries {
+            if e.str("MessageGroupId")?.is_none() {
+                return Err(SqsError::InvalidParameterValue("The request must contain the parameter MessageGroupId.".into()));
+            }
+            if e.str("MessageDeduplicationId")?.is_none() && !q.config.content_based_dedup {
+                return Err(SqsError::InvalidParameterValue(
+                    "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly".into(),
+                ));
+            }
+        }
+    }
     let mut ok = Vec::new();
     let mut failures = Vec::new();
     let mut total = 0usize;

@@ -144,8 +144,10 @@ pub struct DedupEntry {
 /// Visible messages are indexed by group: messages without a group id sit in
 /// `ungrouped` (sequence order); each group keeps its own ordered set, and
 /// `tenants` orders the groups that have visible messages by (messages in
-/// flight, oldest visible sequence number). FIFO receives take only groups
-/// with nothing in flight, oldest first; standard receives take the tenant
+/// flight, oldest visible sequence number), and `fifo_ready` holds the groups
+/// whose oldest visible message precedes all their in-flight ones. FIFO
+/// receives take from `fifo_ready`, oldest first, never delivering a message
+/// after an in-flight one of its group; standard receives take the tenant
 /// with the fewest messages in flight, so one flooding tenant cannot starve
 /// the others (fair queues), and ungrouped messages count as tenants of their own.
 #[derive(Debug, Default)]

@@ -71,9 +71,14 @@ impl App {
     pub async fn handle(self: &Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let request_id = sluice_core::ids::request_id();
         if req.method() == http::Method::GET && req.uri().path() == "/health" {
+            // 200 while the server answers; `writes` says whether the
+            // storage engine accepts writes (a full disk degrades it).
+            let store = self.sqs.store();
+            let problem = store.write_problem();
             let body = serde_json::json!({
                 "status": "ok",
-                "engine": self.sqs.store().engine_name(),
+                "engine": store.engine_name(),
+                "writes": problem.as_deref().unwrap_or("ok"),
                 "version": env!("CARGO_PKG_VERSION"),
             });
             return plain(StatusCode::OK, "application/json", body.to_string());

@@ -30,6 +30,12 @@ pub trait Store: Send + Sync + 'static {
     /// A short name for logs and `/health` (`memory`, `log`, `postgres`).
     fn engine_name(&self) -> &'static str;
 
+    /// Why the engine cannot accept writes right now (disk full, stopped
+    /// log), or `None` when it can; reported by `/health`.
+    fn write_problem(&self) -> Option<String> {
+        None
+    }
+
     /// Creates a queue, or reports the existing one (unchanged) with that name.
     async fn create_queue(&self, new: NewQueue, now_ms: u64) -> Result<CreateOutcome, StoreError>;
     /// Deletes a queue and all its messages; waiters on it are woken.

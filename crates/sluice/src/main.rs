@@ -7,10 +7,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use sluice_server::{App, AppConfig};
 use sluice_sqs::{Sqs, SqsConfig};
+use sluice_engine::{FsyncPolicy, LogOptions, LogStore, StdIo};
 use sluice_store::{MemoryStore, Store};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(name = "sluice", version, about = "AWS-compatible messaging: SQS today, SNS and Kinesis next")]
@@ -25,6 +27,40 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve(ServeArgs),
+    /// Copy every intact record of a damaged data directory into a new one.
+    Salvage(SalvageArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct SalvageArgs {
+    /// The damaged data directory (only read).
+    #[arg(long, env = "SLUICE_DATA_DIR", default_value = "sluice-data")]
+    data_dir: PathBuf,
+    /// Where to write the salvaged data directory (must not exist yet).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// `--fsync always|interval:<ms>|never`.
+#[derive(Debug, Clone, Copy)]
+struct Fsync(FsyncPolicy);
+
+impl std::str::FromStr for Fsync {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "always" => Ok(Fsync(FsyncPolicy::Always)),
+            "never" => Ok(Fsync(FsyncPolicy::Never)),
+            other => {
+                let ms = other
+                    .strip_prefix("interval:")
+                    .and_then(|ms| ms.parse::<u64>().ok())
+                    .filter(|ms| *ms > 0)
+                    .ok_or_else(|| format!("expected always, interval:<ms> or never, got {other:?}"))?;
+                Ok(Fsync(FsyncPolicy::Interval(Duration::from_millis(ms))))
+            }
+        }
+    }
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -38,6 +74,11 @@ struct ServeArgs {
     /// Keep everything in memory (nothing survives a restart).
     #[arg(long, env = "SLUICE_IN_MEMORY", default_value_t = false)]
     in_memory: bool,
+    /// Durability: `always` (fsync before every acknowledgement, group
+    /// commit), `interval:<ms>` (survives a crash of sluice, a power cut may
+    /// lose the last <ms>), or `never` (survives a crash of sluice only).
+    #[arg(long, env = "SLUICE_FSYNC", default_value = "always")]
+    fsync: Fsync,
     /// Region reported in ARNs when a request does not name one.
     #[arg(long, env = "SLUICE_REGION", default_value = "us-east-1")]
     region: String,
@@ -53,14 +94,23 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(a)) => a,
+        Some(Command::Salvage(a)) => return salvage(a),
         None => cli.serve,
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log).unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(serve(args))
+}
+
+fn salvage(a: SalvageArgs) -> anyhow::Result<()> {
+    let report = sluice_engine::salvage(&StdIo, &a.data_dir, &a.out)
+        .map_err(|e| anyhow::anyhow!("salvage of {} failed: {e}", a.data_dir.display()))?;
+    println!("{report:#?}");
+    Ok(())
 }
 
 fn random_key() -> [u8; 32] {
@@ -70,31 +120,91 @@ fn random_key() -> [u8; 32] {
     k
 }
 
+/// The receipt-handle key of a data directory, created on first start, so
+/// that handles stay valid across restarts.
+fn receipt_key(dir: &Path) -> anyhow::Result<[u8; 32]> {
+    use std::io::Write;
+    let path = dir.join("receipt.key");
+    match std::fs::read(&path) {
+        Ok(bytes) if bytes.len() == 32 => {
+            let mut k = [0u8; 32];
+            k.copy_from_slice(&bytes);
+            Ok(k)
+        }
+        Ok(_) => anyhow::bail!("{} is not a 32-byte key", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let k = random_key();
+            let tmp = dir.join("receipt.key.tmp");
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            f.write_all(&k)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            std::fs::File::open(dir)?.sync_all()?;
+            Ok(k)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.account_id.len() != 12 || !args.account_id.chars().all(|c| c.is_ascii_digit()) {
         anyhow::bail!("--account-id must be 12 digits, got {:?}", args.account_id);
     }
-    let store: Arc<dyn Store> = if args.in_memory {
-        Arc::new(MemoryStore::new())
+    let started = std::time::Instant::now();
+    let (store, log, key): (Arc<dyn Store>, Option<Arc<LogStore>>, [u8; 32]) = if args.in_memory {
+        (Arc::new(MemoryStore::new()), None, random_key())
     } else {
-        tracing::warn!(
-            data_dir = %args.data_dir.display(),
-            "the durable engine is not built yet: serving from memory, nothing survives a restart"
-        );
-        Arc::new(MemoryStore::new())
+        let dir = args.data_dir.clone();
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+        let key = receipt_key(&dir)?;
+        let mut opts = LogOptions::new(Arc::new(StdIo));
+        opts.fsync = args.fsync.0;
+        match opts.fsync {
+            FsyncPolicy::Always => {}
+            FsyncPolicy::Interval(d) => tracing::warn!(
+                "--fsync interval:{}: acknowledged writes survive a crash of sluice, but a power loss or kernel crash may lose those of the last {} ms",
+                d.as_millis(),
+                d.as_millis()
+            ),
+            FsyncPolicy::Never => tracing::warn!(
+                "--fsync never: acknowledged writes survive a crash of sluice, but a power loss or kernel crash may lose everything written since the last segment end or checkpoint"
+            ),
+        }
+        let log = tokio::task::spawn_blocking(move || LogStore::open(&dir, opts))
+            .await?
+            .map_err(|e| anyhow::anyhow!("opening the data directory {} failed: {e} (see `sluice salvage --help`)", args.data_dir.display()))?;
+        let r = log.recovery_report();
+        tracing::info!(data_dir = %args.data_dir.display(), recovery = ?r, "durable engine opened");
+        (log.clone() as Arc<dyn Store>, Some(log), key)
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let local = listener.local_addr()?;
-    let sqs = Sqs::new(
-        store.clone(),
-        Arc::new(sluice_core::SystemClock),
-        SqsConfig { default_host: local.to_string(), receipt_key: random_key() },
-    );
-    let app = Arc::new(App { sqs, config: AppConfig { region: args.region.clone(), account_id: args.account_id.clone() } });
+    let sqs = Sqs::new(store.clone(), Arc::new(sluice_core::SystemClock), SqsConfig { default_host: local.to_string(), receipt_key: key });
+    let app = Arc::new(App { sqs: sqs.clone(), config: AppConfig { region: args.region.clone(), account_id: args.account_id.clone() } });
+    match sluice_sqs::move_tasks::resume(&sqs, &args.account_id).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(tasks = n, "resumed message move tasks"),
+        Err(e) => tracing::warn!(error = %e, "could not resume message move tasks"),
+    }
     let maintenance = sluice_server::spawn_maintenance(&app);
-    tracing::info!(listen = %local, engine = store.engine_name(), region = %args.region, "sluice ready");
+    tracing::info!(
+        listen = %local,
+        engine = store.engine_name(),
+        region = %args.region,
+        ready_ms = started.elapsed().as_millis() as u64,
+        "sluice ready"
+    );
     sluice_server::serve(listener, app, shutdown_signal()).await?;
     maintenance.abort();
+    if let Some(log) = log {
+        if let Err(e) = log.close().await {
+            tracing::error!(error = %e, "closing the data directory failed");
+        }
+    }
     tracing::info!("sluice stopped");
     Ok(())
 }

@@ -1,0 +1,148 @@
+//! Checkpoints: a snapshot of the whole live state written to its own file, so
+//! that recovery reads live data instead of history and old segments can go.
+//!
+//! Consistency: the snapshot is taken under the engine's epoch lock in write
+//! mode, which every mutating operation holds in read mode while it applies
+//! its effect and appends its record. Under that lock the pipe is rolled to a
+//! new segment N, so the snapshot is exactly "all records in segments < N
+//! applied, none of N or later". The file is named after N, written as
+//! `*.tmp`, fsynced, renamed and the directory fsynced; only then are old
+//! files pruned (keeping `CHECKPOINTS_KEPT` generations).
+//!
+//! The snapshot may include effects whose records are not durable yet (or
+//! never will be, after an I/O error): those operations were not
+//! acknowledged, so making them durable is allowed — the same as a 5xx whose
+//! effect happened anyway.
+
+use crate::codec::{encode_file_header, CHECKPOINT_MAGIC};
+use crate::io::{write_all_at, Io};
+use crate::limits::{CHECKPOINT_MESSAGES_PER_RECORD, CHECKPOINT_RECORD_BYTES_TARGET};
+use crate::record::{message_bytes, Record};
+use crate::recovery::{checkpoint_name, CHECKPOINT_DIR};
+use sluice_store::queue_core::{CoreMessage, DedupEntry};
+use sluice_store::{MoveTask, QueueInfo, QueueName, StoreError};
+use std::path::Path;
+use std::time::Duration;
+
+/// What a checkpoint wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointReport {
+    /// File written (relative to the data directory).
+    pub file: String,
+    /// First segment not covered.
+    pub start_segment: u64,
+    /// Queues in it.
+    pub queues: u64,
+    /// Messages in it.
+    pub messages: u64,
+    /// File size.
+    pub bytes: u64,
+    /// How long the state was frozen while it was copied.
+    pub freeze: Duration,
+    /// Total time.
+    pub elapsed: Duration,
+    /// Segments deleted afterwards.
+    pub segments_pruned: u64,
+}
+
+pub(crate) struct QueueSnapshot {
+    pub info: QueueInfo,
+    pub next_seq: u64,
+    pub messages: Vec<CoreMessage>,
+    pub dedup: Vec<(String, DedupEntry)>,
+}
+
+pub(crate) struct Snapshot {
+    pub start_segment: u64,
+    pub next_queue_id: u64,
+    pub queues: Vec<QueueSnapshot>,
+    pub deleted: Vec<(QueueName, u64)>,
+    pub move_tasks: Vec<MoveTask>,
+}
+
+fn io_err(what: &str, e: std::io::Error) -> StoreError {
+    StoreError::Unavailable(format!("checkpoint: {what}: {e}"))
+}
+
+/// Writes `snap` durably; `cancelled` is polled between chunks (shutdown).
+pub(crate) fn write_checkpoint(
+    io: &dyn Io,
+    dir: &Path,
+    snap: Snapshot,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<(String, u64, u64, u64), StoreError> {
+    let ck_dir = dir.join(CHECKPOINT_DIR);
+    let name = checkpoint_name(snap.start_segment);
+    let tmp = ck_dir.join(format!("{name}.tmp"));
+    let path = ck_dir.join(&name);
+    let f = io.open(&tmp, true).map_err(|e| io_err("create", e))?;
+    let result = (|| {
+        f.truncate(0).map_err(|e| io_err("truncate", e))?;
+        let mut at = 0u64;
+        let mut buf: Vec<u8> = encode_file_header(CHECKPOINT_MAGIC, snap.start_segment).to_vec();
+        let mut records = 0u64;
+        let (mut nq, mut nm) = (0u64, 0u64);
+        let flush = |buf: &mut Vec<u8>, at: &mut u64, force: bool| -> Result<(), StoreError> {
+            if force || buf.len() >= CHECKPOINT_RECORD_BYTES_TARGET {
+                if cancelled() {
+                    return Err(StoreError::Unavailable("checkpoint cancelled by shutdown".into()));
+                }
+                write_all_at(f.as_ref(), buf, *at).map_err(|(e, _)| io_err("write", e))?;
+                *at += buf.len() as u64;
+                buf.clear();
+            }
+            Ok(())
+        };
+        let mut put = |rec: Record, buf: &mut Vec<u8>| {
+            rec.encode(buf);
+            records += 1;
+        };
+        put(Record::CheckpointBegin { start_segment: snap.start_segment, next_queue_id: snap.next_queue_id }, &mut buf);
+        for QueueSnapshot { info, next_seq, messages, dedup } in snap.queues {
+            let id = info.id;
+            nq += 1;
+            put(Record::CheckpointQueue { info, next_seq }, &mut buf);
+            let mut chunk = Vec::new();
+            let mut chunk_bytes = 0usize;
+            for m in messages {
+                nm += 1;
+                chunk_bytes += message_bytes(m.payload.len(), m.group_id.as_deref(), m.dedup_id.as_deref());
+                chunk.push(m);
+                if chunk.len() >= CHECKPOINT_MESSAGES_PER_RECORD || chunk_bytes >= CHECKPOINT_RECORD_BYTES_TARGET {
+                    put(Record::CheckpointMessages { queue: id, messages: std::mem::take(&mut chunk) }, &mut buf);
+                    chunk_bytes = 0;
+                    flush(&mut buf, &mut at, false)?;
+                }
+            }
+            if !chunk.is_empty() {
+                put(Record::CheckpointMessages { queue: id, messages: chunk }, &mut buf);
+            }
+            for part in dedup.chunks(CHECKPOINT_MESSAGES_PER_RECORD) {
+                put(Record::CheckpointDedup { queue: id, entries: part.to_vec() }, &mut buf);
+            }
+            flush(&mut buf, &mut at, false)?;
+        }
+        for (name, at_ms) in snap.deleted {
+            put(Record::CheckpointDeletedName { name, at_ms }, &mut buf);
+        }
+        for t in snap.move_tasks {
+            put(Record::CheckpointMoveTask(t), &mut buf);
+        }
+        Record::CheckpointEnd { records }.encode(&mut buf);
+        flush(&mut buf, &mut at, true)?;
+        f.fsync().map_err(|e| io_err("fsync", e))?;
+        Ok((at, nq, nm))
+    })();
+    drop(f);
+    match result {
+        Ok((bytes, nq, nm)) => {
+            io.rename(&tmp, &path).map_err(|e| io_err("rename", e))?;
+            io.fsync_dir(&ck_dir).map_err(|e| io_err("fsync directory", e))?;
+            Ok((format!("{CHECKPOINT_DIR}/{name}"), bytes, nq, nm))
+        }
+        Err(e) => {
+            let _ = io.remove(&tmp);
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! All file access of the engine goes through the `Io` trait, so that tests can
+//! swap the real file system (`StdIo`) for a fault-injecting one (`FaultIo`).
+//!
+//! The trait is deliberately small and positional: the writer always knows the
+//! offset it writes at, which makes "truncate back to the last whole record"
+//! after a failed or short write exact. `write_at` may write fewer bytes than
+//! asked (a short write); `write_all_at` loops.
+
+use std::io;
+use std::path::Path;
+
+/// A file opened for reading and writing.
+pub trait IoFile: Send + Sync {
+    /// Current length in bytes.
+    fn len(&self) -> io::Result<u64>;
+    /// True when the file has no bytes.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many (0 at end).
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// Writes up to `buf.len()` bytes at `offset`; returns how many (may be short).
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize>;
+    /// Writes at the current end of the file; returns how many bytes.
+    fn append(&self, buf: &[u8]) -> io::Result<usize> {
+        let at = self.len()?;
+        self.write_at(buf, at)
+    }
+    /// Makes every write so far durable (fdatasync).
+    fn fsync(&self) -> io::Result<()>;
+    /// Sets the length.
+    fn truncate(&self, len: u64) -> io::Result<()>;
+}
+
+/// A file system: the only way the engine touches storage.
+pub trait Io: Send + Sync + 'static {
+    /// Opens a file for reading and writing, creating it (empty) when `create`.
+    fn open(&self, path: &Path, create: bool) -> io::Result<Box<dyn IoFile>>;
+    /// Creates a directory and its parents.
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Names (not paths) of the entries of a directory, sorted.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Atomically renames a file (same directory).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Makes the directory's entries (creations, renames, removals) durable.
+    fn fsync_dir(&self, dir: &Path) -> io::Result<()>;
+}
+
+/// True for the errors that mean "no space left" (ENOSPC, EDQUOT): the engine
+/// treats them as a temporary condition rather than a failure of the medium.
+pub fn is_no_space(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) || e.kind() == io::ErrorKind::StorageFull
+}
+
+/// Writes all of `buf` at `offset`, looping over short writes. On error returns
+/// the error and how many bytes were written before it.
+pub fn write_all_at(f: &dyn IoFile, mut buf: &[u8], mut offset: u64) -> Result<(), (io::Error, u64)> {
+    let mut done = 0u64;
+    while !buf.is_empty() {
+        match f.write_at(buf, offset) {
+            Ok(0) => return Err((io::Error::new(io::ErrorKind::WriteZero, "write returned 0 bytes"), done)),
+            Ok(n) => {
+                let n = n.min(buf.len());
+                buf = &buf[n..];
+                offset += n as u64;
+                done += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((e, done)),
+        }
+    }
+    Ok(())
+}
+
+/// Reads a whole file into memory.
+pub fn read_all(f: &dyn IoFile) -> io::Result<Vec<u8>> {
+    let len = f.len()?;
+    let len = usize::try_from(len).map_err(|_| io::Error::other("file too large to read"))?;
+    let mut buf = vec![0u8; len];
+    let mut at = 0usize;
+    while at < len {
+        match f.read_at(&mut buf[at..], at as u64) {
+            Ok(0) => break,
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(at);
+    Ok(buf)
+}
+
+/// The real file system (std::fs, positional I/O, `fdatasync`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdIo;
+
+struct StdFile(std::fs::File);
+
+impl IoFile for StdFile {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(&self.0, buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::write_at(&self.0, buf, offset)
+    }
+    fn fsync(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+    fn truncate(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+}
+
+impl Io for StdIo {
+    fn open(&self, path: &Path, create: bool) -> io::Result<Box<dyn IoFile>> {
+        let f = std::fs::OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?;
+        Ok(Box::new(StdFile(f)))
+    }
+    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(path)
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut v = Vec::new();
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            if let Ok(name) = e.file_name().into_string() {
+                v.push(name);
+            }
+        }
+        v.sort();
+        Ok(v)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+    fn fsync_dir(&self, dir: &Path) -> io::Result<()> {
+        std::fs::File::open(dir)?.sync_all()
+    }
+}

@@ -1,0 +1,68 @@
+//! Every size and count the engine bounds, in one place (STYLE: "every queue,
+//! buffer, batch, waiter list and cache has a named limit").
+//!
+//! The decoder checks each length it reads against these caps *and* against the
+//! bytes that remain before it allocates, so a damaged or hostile file can never
+//! make recovery allocate more than the file holds.
+
+use std::time::Duration;
+
+/// Largest payload of one log or checkpoint record (frame header excluded).
+/// A SendMessageBatch is at most 1 MiB of bodies on AWS; 64 MiB leaves room for
+/// attributes and for services that store more per record, and is what the
+/// decoder accepts before it even looks at the bytes.
+pub const RECORD_BYTES_MAX: usize = 64 << 20;
+
+/// Default size at which the writer starts a new segment.
+pub const SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;
+
+/// Smallest segment size accepted by `LogOptions` (tests use tiny segments to
+/// exercise rolling; below this the header would dominate).
+pub const SEGMENT_BYTES_MIN: u64 = 4 << 10;
+
+/// Default amount of log written between automatic checkpoints.
+pub const CHECKPOINT_EVERY_BYTES_DEFAULT: u64 = 256 << 20;
+
+/// Messages per checkpoint record; bounds one record to roughly this many
+/// payloads so that no checkpoint record comes near `RECORD_BYTES_MAX`.
+pub const CHECKPOINT_MESSAGES_PER_RECORD: usize = 1024;
+
+/// Payload bytes per checkpoint record before the chunk is closed early.
+pub const CHECKPOINT_RECORD_BYTES_TARGET: usize = 8 << 20;
+
+/// Records appended but not yet written by the writer, in bytes. Past this new
+/// writes are refused with `Unavailable` instead of growing memory without
+/// bound (it can only be reached when the disk is far slower than the callers).
+pub const PENDING_BYTES_MAX: usize = 512 << 20;
+
+/// Messages one `move_messages` call moves at most; the caller loops. Keeps a
+/// move record far below `RECORD_BYTES_MAX` (16 bytes per message).
+pub const MOVE_BATCH_MAX: usize = 100_000;
+
+/// Messages one `send` call may carry.
+pub const SEND_BATCH_MAX: usize = 100_000;
+
+/// Default pause between attempts to write again after ENOSPC. RELIABILITY R12
+/// asks for writes to resume within 5 s of space returning.
+pub const ENOSPC_RETRY_DEFAULT: Duration = Duration::from_secs(1);
+
+/// Checkpoint generations kept on disk. With two, a checkpoint that fails its
+/// checksum falls back to the previous one plus the log written since.
+pub const CHECKPOINTS_KEPT: usize = 2;
+
+/// Largest timestamp (ms) accepted from a record: the year 36 812. Bigger values
+/// can only come from damage and would overflow deadline arithmetic.
+pub const TIME_MS_MAX: u64 = 1 << 60;
+
+/// Largest sequence number accepted from a record (same reason as `TIME_MS_MAX`).
+pub const SEQ_MAX: u64 = 1 << 62;
+
+/// Largest queue id accepted from a record.
+pub const QUEUE_ID_MAX: u64 = 1 << 62;
+
+/// Messages one `receive` call returns at most (AWS allows 10; the cap only
+/// keeps a store-level caller from building an oversized record).
+pub const RECEIVE_MAX: usize = 100_000;
+
+/// Receipts or visibility changes one call may carry.
+pub const BATCH_ENTRIES_MAX: usize = 1_000_000;

@@ -1,0 +1,665 @@
+//! The append pipe and the writer thread: group commit, fsync policy,
+//! fail-stop on I/O errors, and the ENOSPC retry.
+//!
+//! Operations append encoded records to the pipe while holding their queue's
+//! lock (so the log order of one queue's records is the order their effects
+//! were applied) and receive a `Ticket`; they await it after releasing the
+//! lock. One writer thread takes *everything* appended since its last round,
+//! writes it with one positional write per batch, fsyncs once (policy
+//! `Always`) and only then completes the round's tickets: concurrent requests
+//! share one fsync, and no ticket completes before the fsync covering its
+//! record returned.
+//!
+//! Failure handling:
+//! * fsync error (any errno), write error other than "no space", failure to
+//!   create a segment or to truncate back: **fail-stop**. The round's tickets
+//!   and every later one fail with `Unavailable`; nothing is written or
+//!   fsynced again by this process (a retried fsync may "succeed" after the
+//!   kernel dropped the dirty pages — fsyncgate). Reads keep working. Only
+//!   reopening the store (which re-reads and re-writes the unsynced tail)
+//!   clears it.
+//! * ENOSPC/EDQUOT on a write or while creating a segment: **degraded**. The
+//!   partial write is truncated back, the unwritten batches stay queued in
+//!   order (memory and log must not diverge: their effects are already
+//!   visible), their tickets and all tickets arriving meanwhile fail with
+//!   `Unavailable` (an unknown outcome: the effect may still become durable,
+//!   as after any 5xx), and new operations are refused before they change
+//!   anything. Every `enospc_retry`, or at once on `resume`, the writer tries
+//!   the queued batches again; when they are written and fsynced the store
+//!   accepts writes again.
+
+use crate::codec::{encode_file_header, FILE_HEADER_BYTES, SEGMENT_MAGIC};
+use crate::io::{is_no_space, write_all_at, Io, IoFile};
+use crate::limits::PENDING_BYTES_MAX;
+use crate::record::Record;
+use crate::FsyncPolicy;
+use parking_lot::{Condvar, Mutex};
+use sluice_store::StoreError;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// The file name of segment `n`.
+pub fn segment_name(n: u64) -> String {
+    format!("{n:020}.seg")
+}
+
+/// Whether the log accepts writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Accepting writes.
+    Ok,
+    /// Out of space: writes are refused until a retry succeeds.
+    Degraded(String),
+    /// An I/O error stopped the log; writes are refused until the store is reopened.
+    Failed(String),
+    /// Closed.
+    Closed,
+}
+
+type Waiter = oneshot::Sender<Result<(), StoreError>>;
+
+/// Completes when the records appended before it are as durable as the
+/// policy promises.
+pub(crate) enum Ticket {
+    Ready(Result<(), StoreError>),
+    Wait(oneshot::Receiver<Result<(), StoreError>>),
+}
+
+impl Ticket {
+    pub async fn wait(self) -> Result<(), StoreError> {
+        match self {
+            Ticket::Ready(r) => r,
+            Ticket::Wait(rx) => rx.await.unwrap_or_else(|_| Err(StoreError::Unavailable("log writer stopped".into()))),
+        }
+    }
+}
+
+struct Batch {
+    segment: u64,
+    bytes: Vec<u8>,
+}
+
+pub(crate) struct PipeState {
+    batches: VecDeque<Batch>,
+    waiters: Vec<Waiter>,
+    pending_bytes: usize,
+    appended: u64,
+    completed: u64,
+    segment: u64,
+    segment_len: u64,
+    failed: Option<String>,
+    degraded: Option<String>,
+    closing: bool,
+    writer_exited: bool,
+    resume_requested: bool,
+    resume_waiters: Vec<Waiter>,
+    exit_waiters: Vec<oneshot::Sender<()>>,
+    since_checkpoint: u64,
+    checkpoint_requested: bool,
+    writer_segment: u64,
+}
+
+/// Counters for tests and metrics.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub records: AtomicU64,
+    pub bytes: AtomicU64,
+    pub rounds: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub segments_created: AtomicU64,
+}
+
+pub(crate) struct Pipe {
+    st: Mutex<PipeState>,
+    writer_cv: Condvar,
+    pub(crate) ckpt_cv: Condvar,
+    policy: FsyncPolicy,
+    segment_bytes: u64,
+    checkpoint_every: Option<u64>,
+    enospc_retry: Duration,
+    pub counters: Counters,
+}
+
+fn unavailable(s: &str) -> StoreError {
+    StoreError::Unavailable(s.to_string())
+}
+
+impl Pipe {
+    pub fn new(
+        policy: FsyncPolicy,
+        segment_bytes: u64,
+        checkpoint_every: Option<u64>,
+        enospc_retry: Duration,
+        first_segment: u64,
+    ) -> Pipe {
+        Pipe {
+            st: Mutex::new(PipeState {
+                batches: VecDeque::new(),
+                waiters: Vec::new(),
+                pending_bytes: 0,
+                appended: 0,
+                completed: 0,
+                segment: first_segment,
+                segment_len: FILE_HEADER_BYTES as u64,
+                failed: None,
+                degraded: None,
+                closing: false,
+                writer_exited: false,
+                resume_requested: false,
+                resume_waiters: Vec::new(),
+                exit_waiters: Vec::new(),
+                since_checkpoint: 0,
+                checkpoint_requested: false,
+                writer_segment: first_segment,
+            }),
+            writer_cv: Condvar::new(),
+            ckpt_cv: Condvar::new(),
+            policy,
+            segment_bytes,
+            checkpoint_every,
+            enospc_retry,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Refuses a write before it changes anything when the log cannot take it.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        let st = self.st.lock();
+        if let Some(f) = &st.failed {
+            return Err(StoreError::Unavailable(format!("log stopped after an I/O error: {f}")));
+        }
+        if let Some(d) = &st.degraded {
+            return Err(StoreError::Unavailable(format!("log out of space: {d}")));
+        }
+        if st.closing {
+            return Err(unavailable("store closed"));
+        }
+        if st.pending_bytes > PENDING_BYTES_MAX {
+            return Err(unavailable("log writer backlog over its limit"));
+        }
+        Ok(())
+    }
+
+    /// Appends one encoded record (or several, concatenated) and returns the
+    /// ticket that completes when it is durable.
+    pub fn append(&self, bytes: Vec<u8>) -> Ticket {
+        assert!(!bytes.is_empty());
+        let (tx, rx) = oneshot::channel();
+        let mut st = self.st.lock();
+        if let Some(f) = &st.failed {
+            return Ticket::Ready(Err(StoreError::Unavailable(format!("log stopped after an I/O error: {f}"))));
+        }
+        if st.closing {
+            return Ticket::Ready(Err(unavailable("store closed")));
+        }
+        let len = bytes.len() as u64;
+        if st.segment_len > FILE_HEADER_BYTES as u64 && st.segment_len + len > self.segment_bytes {
+            st.segment += 1;
+            st.segment_len = FILE_HEADER_BYTES as u64;
+        }
+        st.segment_len += len;
+        st.pending_bytes += bytes.len();
+        st.since_checkpoint += len;
+        st.appended += 1;
+        let segment = st.segment;
+        match st.batches.back_mut() {
+            Some(b) if b.segment == segment => b.bytes.extend_from_slice(&bytes),
+            _ => st.batches.push_back(Batch { segment, bytes }),
+        }
+        st.waiters.push(tx);
+        drop(st);
+        self.counters.records.fetch_add(1, Ordering::Relaxed);
+        self.counters.bytes.fetch_add(len, Ordering::Relaxed);
+        self.writer_cv.notify_one();
+        Ticket::Wait(rx)
+    }
+
+    /// A ticket that completes when everything appended so far is durable.
+    pub fn barrier(&self) -> Ticket {
+        let mut st = self.st.lock();
+        if let Some(f) = &st.failed {
+            return Ticket::Ready(Err(StoreError::Unavailable(format!("log stopped after an I/O error: {f}"))));
+        }
+        if let Some(d) = &st.degraded {
+            return Ticket::Ready(Err(StoreError::Unavailable(format!("log out of space: {d}"))));
+        }
+        if st.completed == st.appended {
+            return Ticket::Ready(Ok(()));
+        }
+        let (tx, rx) = oneshot::channel();
+        st.waiters.push(tx);
+        drop(st);
+        self.writer_cv.notify_one();
+        Ticket::Wait(rx)
+    }
+
+    /// Starts a new segment for the records appended from now on (unless the
+    /// current one is still empty) and returns its number: every record
+    /// appended before lies in a lower segment. Used by checkpoints.
+    pub fn force_roll(&self) -> u64 {
+        let mut st = self.st.lock();
+        if st.segment_len > FILE_HEADER_BYTES as u64 {
+            st.segment += 1;
+            st.segment_len = FILE_HEADER_BYTES as u64;
+        }
+        st.since_checkpoint = 0;
+        st.checkpoint_requested = false;
+        st.segment
+    }
+
+    /// The lowest segment the writer may still write to.
+    pub fn writer_segment(&self) -> u64 {
+        let st = self.st.lock();
+        st.batches.front().map_or(st.writer_segment, |b| b.segment.min(st.writer_segment))
+    }
+
+    pub fn health(&self) -> Health {
+        let st = self.st.lock();
+        if let Some(f) = &st.failed {
+            Health::Failed(f.clone())
+        } else if let Some(d) = &st.degraded {
+            Health::Degraded(d.clone())
+        } else if st.closing {
+            Health::Closed
+        } else {
+            Health::Ok
+        }
+    }
+
+    /// Asks the writer to retry after ENOSPC now; resolves with the outcome.
+    pub fn request_resume(&self) -> Ticket {
+        let mut st = self.st.lock();
+        if let Some(f) = &st.failed {
+            return Ticket::Ready(Err(StoreError::Unavailable(format!("log stopped after an I/O error: {f}"))));
+        }
+        if st.degraded.is_none() {
+            return Ticket::Ready(Ok(()));
+        }
+        let (tx, rx) = oneshot::channel();
+        st.resume_requested = true;
+        st.resume_waiters.push(tx);
+        drop(st);
+        self.writer_cv.notify_one();
+        Ticket::Wait(rx)
+    }
+
+    /// Stops accepting writes and tells the writer to flush and exit; returns
+    /// a receiver that fires when it has.
+    pub fn close(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut st = self.st.lock();
+        st.closing = true;
+        if st.writer_exited {
+            let _ = tx.send(());
+        } else {
+            st.exit_waiters.push(tx);
+        }
+        drop(st);
+        self.writer_cv.notify_all();
+        self.ckpt_cv.notify_all();
+        rx
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.st.lock().closing
+    }
+
+    pub fn is_failed(&self) -> bool {
+        self.st.lock().failed.is_some()
+    }
+
+    /// Clears a checkpoint request (after an attempt, successful or not), so
+    /// that a failing checkpoint waits for the next threshold instead of
+    /// being retried in a loop.
+    pub fn checkpoint_attempted(&self) {
+        self.st.lock().checkpoint_requested = false;
+    }
+
+    /// Blocks the checkpointer until a checkpoint is due or the store closes;
+    /// returns false on close.
+    pub fn wait_checkpoint_due(&self) -> bool {
+        let mut st = self.st.lock();
+        loop {
+            if st.closing {
+                return false;
+            }
+            if st.checkpoint_requested && st.failed.is_none() && st.degraded.is_none() {
+                return true;
+            }
+            self.ckpt_cv.wait(&mut st);
+        }
+    }
+
+    fn fail_stop(&self, why: String) {
+        tracing::error!(target: "sluice_engine", "log fail-stop: {why}");
+        let mut st = self.st.lock();
+        if st.failed.is_none() {
+            st.failed = Some(why);
+        }
+        let msg = st.failed.clone().unwrap_or_default();
+        {
+            let stm = &mut *st;
+            for w in stm.waiters.drain(..).chain(stm.resume_waiters.drain(..)) {
+                let _ = w.send(Err(StoreError::Unavailable(format!("log stopped after an I/O error: {msg}"))));
+            }
+            stm.batches.clear();
+            stm.pending_bytes = 0;
+        }
+        drop(st);
+        self.ckpt_cv.notify_all();
+    }
+}
+
+enum Work {
+    Write { batches: VecDeque<Batch>, waiters: Vec<Waiter>, taken_upto: u64, retry: bool },
+    Sync,
+    Close,
+    Exit,
+}
+
+struct OpenSegment {
+    no: u64,
+    file: Box<dyn IoFile>,
+    end: u64,
+    synced: u64,
+    marked: u64,
+    /// Ends with a `Seal`, written after the fsync of everything before it
+    /// and fsynced itself.
+    sealed: bool,
+}
+
+struct WriteFail {
+    no_space: bool,
+    why: String,
+    unwritten: VecDeque<Batch>,
+    written_bytes: usize,
+}
+
+/// The writer thread's state.
+pub(crate) struct Writer {
+    pipe: Arc<Pipe>,
+    io: Arc<dyn Io>,
+    dir: PathBuf,
+    seg: Option<OpenSegment>,
+    last_sync: Instant,
+    retry_at: Instant,
+}
+
+impl Writer {
+    pub fn new(pipe: Arc<Pipe>, io: Arc<dyn Io>, log_dir: &Path) -> Writer {
+        Writer { pipe, io, dir: log_dir.to_path_buf(), seg: None, last_sync: Instant::now(), retry_at: Instant::now() }
+    }
+
+    fn next_work(&mut self) -> Work {
+        let pipe = self.pipe.clone();
+        let mut st = pipe.st.lock();
+        loop {
+            if st.failed.is_some() {
+                if st.closing {
+                    return Work::Exit;
+                }
+                pipe.writer_cv.wait(&mut st);
+                continue;
+            }
+            if let Some(why) = st.degraded.clone() {
+                for w in st.waiters.drain(..) {
+                    let _ = w.send(Err(StoreError::Unavailable(format!("log out of space: {why}"))));
+                }
+                if st.closing {
+                    return Work::Exit;
+                }
+                if st.resume_requested || Instant::now() >= self.retry_at {
+                    st.resume_requested = false;
+                    let batches = std::mem::take(&mut st.batches);
+                    let taken_upto = st.appended;
+                    return Work::Write { batches, waiters: Vec::new(), taken_upto, retry: true };
+                }
+                let at = self.retry_at;
+                pipe.writer_cv.wait_until(&mut st, at);
+                continue;
+            }
+            if !st.batches.is_empty() || !st.waiters.is_empty() {
+                let batches = std::mem::take(&mut st.batches);
+                let waiters = std::mem::take(&mut st.waiters);
+                let taken_upto = st.appended;
+                return Work::Write { batches, waiters, taken_upto, retry: false };
+            }
+            if st.closing {
+                return Work::Close;
+            }
+            if let (FsyncPolicy::Interval(d), Some(seg)) = (pipe.policy, &self.seg) {
+                if seg.synced < seg.end {
+                    let due = self.last_sync + d;
+                    if Instant::now() >= due {
+                        return Work::Sync;
+                    }
+                    pipe.writer_cv.wait_until(&mut st, due);
+                    continue;
+                }
+            }
+            pipe.writer_cv.wait(&mut st);
+        }
+    }
+
+    /// The writer thread's body.
+    pub fn run(mut self) {
+        loop {
+            match self.next_work() {
+                Work::Exit => break,
+                Work::Close => {
+                    self.close_segment();
+                    break;
+                }
+                Work::Sync => {
+                    if let Err(e) = self.sync() {
+                        self.pipe.fail_stop(format!("fsync: {e}"));
+                    }
+                }
+                Work::Write { batches, waiters, taken_upto, retry } => self.round(batches, waiters, taken_upto, retry),
+            }
+        }
+        let mut st = self.pipe.st.lock();
+        st.writer_exited = true;
+        for w in st.exit_waiters.drain(..) {
+            let _ = w.send(());
+        }
+    }
+
+    fn round(&mut self, batches: VecDeque<Batch>, waiters: Vec<Waiter>, taken_upto: u64, retry: bool) {
+        self.pipe.counters.rounds.fetch_add(1, Ordering::Relaxed);
+        let total: usize = batches.iter().map(|b| b.bytes.len()).sum();
+        match self.write_batches(batches) {
+            Ok(()) => {}
+            Err(f) if f.no_space => {
+                tracing::warn!(target: "sluice_engine", "log write out of space, retrying every {:?}: {}", self.pipe.enospc_retry, f.why);
+                self.retry_at = Instant::now() + self.pipe.enospc_retry;
+                let mut st = self.pipe.st.lock();
+                st.pending_bytes = st.pending_bytes.saturating_sub(f.written_bytes);
+                for b in f.unwritten.into_iter().rev() {
+                    st.batches.push_front(b);
+                }
+                st.degraded = Some(f.why.clone());
+                let msg = format!("log out of space: {}", f.why);
+                let st = &mut *st;
+                for w in waiters.into_iter().chain(st.waiters.drain(..)).chain(st.resume_waiters.drain(..)) {
+                    let _ = w.send(Err(StoreError::Unavailable(msg.clone())));
+                }
+                return;
+            }
+            Err(f) => {
+                self.pipe.fail_stop(f.why);
+                for w in waiters {
+                    let _ = w.send(Err(unavailable("log stopped after an I/O error")));
+                }
+                return;
+            }
+        }
+        let must_sync = match self.pipe.policy {
+            FsyncPolicy::Always => true,
+            FsyncPolicy::Interval(d) => retry || Instant::now() >= self.last_sync + d,
+            FsyncPolicy::Never => retry,
+        };
+        if must_sync {
+            if let Err(e) = self.sync() {
+                self.pipe.fail_stop(format!("fsync: {e}"));
+                for w in waiters {
+                    let _ = w.send(Err(unavailable("log stopped after an fsync error")));
+                }
+                return;
+            }
+        }
+        let mut st = self.pipe.st.lock();
+        st.pending_bytes = st.pending_bytes.saturating_sub(total);
+        st.completed = st.completed.max(taken_upto);
+        if retry {
+            st.degraded = None;
+            tracing::info!(target: "sluice_engine", "log writable again after running out of space");
+            for w in st.resume_waiters.drain(..) {
+                let _ = w.send(Ok(()));
+            }
+        }
+        let due = self.pipe.checkpoint_every.is_some_and(|n| st.since_checkpoint >= n) && !st.checkpoint_requested;
+        if due {
+            st.checkpoint_requested = true;
+        }
+        drop(st);
+        if due {
+            self.pipe.ckpt_cv.notify_all();
+        }
+        for w in waiters {
+            let _ = w.send(Ok(()));
+        }
+    }
+
+    fn write_batches(&mut self, mut batches: VecDeque<Batch>) -> Result<(), WriteFail> {
+        let mut written_bytes = 0usize;
+        while let Some(b) = batches.pop_front() {
+            if self.seg.as_ref().map(|s| s.no) != Some(b.segment) {
+                if let Err((no_space, why)) = self.roll_to(b.segment) {
+                    batches.push_front(b);
+                    return Err(WriteFail { no_space, why, unwritten: batches, written_bytes });
+                }
+            }
+            let seg = self.seg.as_mut().expect("segment open after roll");
+            let start = seg.end;
+            let mut buf = Vec::new();
+            if seg.synced > seg.marked {
+                Record::SyncedThrough { offset: seg.synced }.encode(&mut buf);
+            }
+            let res = if buf.is_empty() {
+                write_all_at(seg.file.as_ref(), &b.bytes, start)
+            } else {
+                write_all_at(seg.file.as_ref(), &buf, start).and_then(|()| {
+                    write_all_at(seg.file.as_ref(), &b.bytes, start + buf.len() as u64).map_err(|(e, n)| (e, n + buf.len() as u64))
+                })
+            };
+            match res {
+                Ok(()) => {
+                    if !buf.is_empty() {
+                        seg.marked = seg.synced;
+                    }
+                    seg.sealed = false;
+                    seg.end = start + (buf.len() + b.bytes.len()) as u64;
+                    written_bytes += b.bytes.len();
+                }
+                Err((e, n)) => {
+                    let no_space = is_no_space(&e);
+                    let why = format!("write {} at {}: {e}", segment_name(seg.no), start);
+                    if n > 0 {
+                        // Never leave half a record behind: cut back to the
+                        // last whole one. If even that fails, stop.
+                        if let Err(te) = seg.file.truncate(start) {
+                            return Err(WriteFail {
+                                no_space: false,
+                                why: format!("{why}; truncating back failed: {te}"),
+                                unwritten: VecDeque::new(),
+                                written_bytes,
+                            });
+                        }
+                    }
+                    batches.push_front(b);
+                    return Err(WriteFail { no_space, why, unwritten: batches, written_bytes });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes the open segment (fsync) and creates segment `no`: header
+    /// written and fsynced, directory fsynced, before any record goes in, so
+    /// a segment's header and entry are durable before anything acknowledged
+    /// depends on them. Errors: (no_space, reason).
+    fn roll_to(&mut self, no: u64) -> Result<(), (bool, String)> {
+        if self.seg.is_some() {
+            self.seal().map_err(|(no_space, e)| (no_space, format!("seal before roll: {e}")))?;
+        }
+        let name = segment_name(no);
+        let path = self.dir.join(&name);
+        let file = self.io.open(&path, true).map_err(|e| (is_no_space(&e), format!("create {name}: {e}")))?;
+        let header = encode_file_header(SEGMENT_MAGIC, no);
+        let res = file.truncate(0).map_err(|e| (e, 0)).and_then(|()| write_all_at(file.as_ref(), &header, 0));
+        if let Err((e, _)) = res {
+            let no_space = is_no_space(&e);
+            if no_space {
+                let _ = file.truncate(0);
+            }
+            return Err((no_space, format!("write header of {name}: {e}")));
+        }
+        file.fsync().map_err(|e| (false, format!("fsync {name}: {e}")))?;
+        self.io.fsync_dir(&self.dir).map_err(|e| (false, format!("fsync log directory: {e}")))?;
+        self.pipe.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
+        self.pipe.counters.segments_created.fetch_add(1, Ordering::Relaxed);
+        let h = FILE_HEADER_BYTES as u64;
+        self.seg = Some(OpenSegment { no, file, end: h, synced: h, marked: h, sealed: false });
+        self.pipe.st.lock().writer_segment = no;
+        Ok(())
+    }
+
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.last_sync = Instant::now();
+        let Some(seg) = self.seg.as_mut() else { return Ok(()) };
+        if seg.synced == seg.end {
+            return Ok(());
+        }
+        seg.file.fsync()?;
+        self.pipe.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
+        seg.synced = seg.end;
+        Ok(())
+    }
+
+    /// Seals the open segment: fsync, then a `Seal` record (which vouches for
+    /// every byte before it), fsync again. Recovery
+    /// requires every segment but the last to end with a seal, which catches
+    /// a finished segment cut at a record boundary. Errors: (no_space, why).
+    fn seal(&mut self) -> Result<(), (bool, String)> {
+        self.sync().map_err(|e| (false, format!("fsync: {e}")))?;
+        let Some(seg) = self.seg.as_mut() else { return Ok(()) };
+        if seg.sealed {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        Record::Seal { offset: seg.end }.encode(&mut buf);
+        if let Err((e, n)) = write_all_at(seg.file.as_ref(), &buf, seg.end) {
+            if n > 0 {
+                seg.file.truncate(seg.end).map_err(|te| (false, format!("write seal: {e}; truncating back failed: {te}")))?;
+            }
+            return Err((is_no_space(&e), format!("write seal of {}: {e}", segment_name(seg.no))));
+        }
+        seg.end += buf.len() as u64;
+        seg.marked = seg.end - buf.len() as u64;
+        seg.sealed = true;
+        self.sync().map_err(|e| (false, format!("fsync seal: {e}")))
+    }
+
+    /// Clean shutdown: everything written is fsynced and the segment sealed,
+    /// so that at the next open every byte of it is vouched for.
+    fn close_segment(&mut self) {
+        if let Err((_, why)) = self.seal() {
+            self.pipe.fail_stop(format!("at close: {why}"));
+        }
+    }
+}

@@ -1,0 +1,510 @@
+//! Opening a data directory: choose a checkpoint, replay the log after it,
+//! truncate a torn tail, refuse corruption.
+//!
+//! Rules (see the crate docs for why):
+//! * Checkpoints are tried newest first. One that fails its checksums, is cut
+//!   short (no End record or wrong count) or names the wrong segment is
+//!   rejected — renamed to `*.rejected` and reported — and the previous one is
+//!   tried; with none left the whole log from segment 1 is replayed. If that
+//!   log is no longer there, opening fails with `Corrupt` naming the checkpoint.
+//! * Segments from the chosen base must be contiguous; a missing one is
+//!   `Corrupt { file: <missing name>, offset: 0 }`.
+//! * Every record's frame checksum is checked. Damage in any segment but the
+//!   last, or in the last below the highest `SyncedThrough` offset seen, or
+//!   followed by an intact `SyncedThrough` claiming a higher offset, is
+//!   `Corrupt { file, offset }` — never "end of data". Damage in the last
+//!   segment past everything known to be fsynced is a torn tail: the file is
+//!   cut there and the cut is reported (with how many intact-looking frames
+//!   were dropped after it, which only a lost page or a flipped bit in
+//!   never-acknowledged data can leave).
+//! * The unsynced tail of the last segment is rewritten in place and fsynced
+//!   before the store opens, so that bytes only in the page cache (after a
+//!   kill -9, or after a failed fsync whose pages the kernel marked clean) are
+//!   made durable before anything new depends on them.
+
+use crate::codec::{decode_file_header, decode_frame, find_next_frame, FrameError, CHECKPOINT_MAGIC, FILE_HEADER_BYTES, SEGMENT_MAGIC};
+use crate::io::{read_all, write_all_at, Io};
+use crate::limits::CHECKPOINTS_KEPT;
+use crate::pipe::segment_name;
+use crate::record::{tag, Record};
+use crate::state::Catalog;
+use sluice_store::StoreError;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Subdirectory of the data directory holding segments.
+pub const LOG_DIR: &str = "log";
+/// Subdirectory holding checkpoints.
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+
+/// The file name of the checkpoint whose first uncovered segment is `n`.
+pub fn checkpoint_name(n: u64) -> String {
+    format!("{n:020}.ckpt")
+}
+
+/// A torn tail that was cut off the last segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// Segment file (relative to the data directory).
+    pub file: String,
+    /// Where the damage starts; the file now ends here.
+    pub offset: u64,
+    /// Bytes cut.
+    pub bytes_dropped: u64,
+    /// Frames past the damage that still checksummed and were dropped too.
+    pub intact_frames_dropped: u64,
+}
+
+/// What opening the store found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The checkpoint the state was loaded from, if any.
+    pub checkpoint: Option<String>,
+    /// Checkpoints rejected (file, reason); each was renamed to `*.rejected`.
+    pub rejected_checkpoints: Vec<(String, String)>,
+    /// Segments replayed after the checkpoint.
+    pub segments_replayed: u64,
+    /// Records replayed from them.
+    pub records_replayed: u64,
+    /// Messages live after recovery.
+    pub messages: u64,
+    /// A torn tail that was cut, if any.
+    pub torn_tail: Option<TornTail>,
+    /// The last segment ended with its seal: the previous run closed cleanly
+    /// (or nothing was ever written). False after a crash — or after damage
+    /// that removed the seal, which only this flag can reveal.
+    pub clean_shutdown: bool,
+    /// Bytes of the last segment rewritten and fsynced because they were not
+    /// known to be durable.
+    pub tail_bytes_resynced: u64,
+    /// Wall time spent.
+    pub elapsed: Duration,
+}
+
+pub(crate) struct Recovered {
+    pub catalog: Catalog,
+    pub report: RecoveryReport,
+    pub next_segment: u64,
+}
+
+fn corrupt(file: &str, offset: u64) -> StoreError {
+    StoreError::Corrupt { file: file.to_string(), offset }
+}
+
+fn io_err(what: &str, e: std::io::Error) -> StoreError {
+    StoreError::Unavailable(format!("{what}: {e}"))
+}
+
+/// One step of walking the frames of a file. Items travel in batches of 64
+/// between threads, so the size of the `Record` variant does not matter.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum FrameItem {
+    /// A frame that checksummed, and its decoded record (or why it did not decode).
+    Record { pos: usize, size: usize, rec: Result<Record, crate::codec::DecodeError> },
+    /// Bytes at `pos` are not a whole valid frame; the walk stops.
+    Bad { pos: usize, incomplete: bool },
+    /// The walk reached the end of the buffer cleanly.
+    End { pos: usize },
+}
+
+struct SeqFrames<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    done: bool,
+}
+
+impl Iterator for SeqFrames<'_> {
+    type Item = FrameItem;
+    fn next(&mut self) -> Option<FrameItem> {
+        if self.done {
+            return None;
+        }
+        if self.pos >= self.buf.len() {
+            self.done = true;
+            return Some(FrameItem::End { pos: self.pos });
+        }
+        match decode_frame(&self.buf[self.pos..]) {
+            Ok(f) => {
+                let item = FrameItem::Record { pos: self.pos, size: f.size, rec: Record::decode(f.kind, f.payload) };
+                self.pos += f.size;
+                Some(item)
+            }
+            Err(e) => {
+                self.done = true;
+                Some(FrameItem::Bad { pos: self.pos, incomplete: e == FrameError::Incomplete })
+            }
+        }
+    }
+}
+
+/// Files at least this large are decoded on a helper thread while the caller
+/// applies the records (checksums and decoding overlap with index building).
+const PIPELINE_MIN_BYTES: usize = 1 << 20;
+
+/// Walks the frames of `buf` from `start`, handing each to `f`. Large
+/// buffers are decoded on a scoped helper thread, in batches, in order; when
+/// `f` returns early the helper stops at its next send.
+pub(crate) fn with_frames<R>(buf: &[u8], start: usize, f: impl FnOnce(&mut dyn Iterator<Item = FrameItem>) -> R) -> R {
+    let seq = SeqFrames { buf, pos: start.min(buf.len()), done: false };
+    if buf.len() < PIPELINE_MIN_BYTES {
+        let mut it = seq;
+        return f(&mut it);
+    }
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<FrameItem>>(16);
+        scope.spawn(move || {
+            let mut seq = seq;
+            loop {
+                let batch: Vec<FrameItem> = seq.by_ref().take(64).collect();
+                if batch.is_empty() || tx.send(batch).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut it = rx.into_iter().flatten();
+        f(&mut it)
+    })
+}
+
+/// Segment numbers and checkpoint numbers present in a data directory.
+pub(crate) struct Listing {
+    pub segments: Vec<u64>,
+    pub checkpoints: Vec<u64>,
+    pub temporaries: Vec<PathBuf>,
+}
+
+fn parse_numbered(name: &str, ext: &str) -> Option<u64> {
+    let stem = name.strip_suffix(ext)?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+pub(crate) fn list(io: &dyn Io, dir: &Path) -> Result<Listing, StoreError> {
+    let log = dir.join(LOG_DIR);
+    let ck = dir.join(CHECKPOINT_DIR);
+    let mut segments: Vec<u64> =
+        io.list(&log).map_err(|e| io_err("list log directory", e))?.iter().filter_map(|n| parse_numbered(n, ".seg")).collect();
+    segments.sort_unstable();
+    let names = io.list(&ck).map_err(|e| io_err("list checkpoint directory", e))?;
+    let mut checkpoints: Vec<u64> = names.iter().filter_map(|n| parse_numbered(n, ".ckpt")).collect();
+    checkpoints.sort_unstable();
+    let temporaries = names.iter().filter(|n| n.ends_with(".tmp")).map(|n| ck.join(n)).collect();
+    Ok(Listing { segments, checkpoints, temporaries })
+}
+
+/// Where a checkpoint stopped being valid.
+pub(crate) struct Rejection {
+    pub offset: u64,
+    pub reason: String,
+}
+
+/// Loads and fully validates a checkpoint file into a fresh catalog.
+pub(crate) fn load_checkpoint(io: &dyn Io, dir: &Path, n: u64) -> Result<Result<Catalog, Rejection>, StoreError> {
+    let name = checkpoint_name(n);
+    let path = dir.join(CHECKPOINT_DIR).join(&name);
+    let f = io.open(&path, false).map_err(|e| io_err(&format!("open {CHECKPOINT_DIR}/{name}"), e))?;
+    let buf = read_all(f.as_ref()).map_err(|e| io_err(&format!("read {CHECKPOINT_DIR}/{name}"), e))?;
+    Ok(parse_checkpoint(&buf, n))
+}
+
+pub(crate) fn parse_checkpoint(buf: &[u8], n: u64) -> Result<Catalog, Rejection> {
+    let reject = |offset: usize, reason: &str| Rejection { offset: offset as u64, reason: reason.to_string() };
+    match decode_file_header(CHECKPOINT_MAGIC, buf) {
+        Ok(m) if m == n => {}
+        Ok(_) => return Err(reject(0, "header names another segment")),
+        Err(FrameError::Incomplete) => return Err(reject(0, "header cut short")),
+        Err(FrameError::Invalid(r)) => return Err(reject(0, r)),
+    }
+    let mut catalog = Catalog::default();
+    let mut count = 0u64;
+    with_frames(buf, FILE_HEADER_BYTES, |frames| {
+        for item in frames {
+            let (pos, size, rec) = match item {
+                FrameItem::Record { pos, size, rec } => (pos, size, rec),
+                FrameItem::Bad { pos, incomplete: true } | FrameItem::End { pos } => {
+                    return Err(reject(pos, "cut short before its end record"));
+                }
+                FrameItem::Bad { pos, incomplete: false } => return Err(reject(pos, "bad frame (checksum, magic or length)")),
+            };
+            let rec = rec.map_err(|e| reject(pos, e.0))?;
+            match (&rec, count) {
+                (Record::CheckpointBegin { start_segment, .. }, 0) if *start_segment == n => {}
+                (_, 0) => return Err(reject(pos, "does not start with its begin record")),
+                (Record::CheckpointBegin { .. }, _) => return Err(reject(pos, "second begin record")),
+                (Record::CheckpointEnd { records }, _) => {
+                    if *records != count {
+                        return Err(reject(pos, "record count mismatch"));
+                    }
+                    if pos + size != buf.len() {
+                        return Err(reject(pos + size, "bytes after the end record"));
+                    }
+                    return Ok(());
+                }
+                (r, _) if !(tag::CHECKPOINT_BEGIN..=tag::CHECKPOINT_DEDUP).contains(&r.tag()) => {
+                    return Err(reject(pos, "log record inside a checkpoint"))
+                }
+                _ => {}
+            }
+            catalog.apply(rec).map_err(|r| reject(pos, r))?;
+            count += 1;
+        }
+        Err(reject(buf.len(), "cut short before its end record"))
+    })?;
+    Ok(catalog)
+}
+
+enum SegmentEnd {
+    /// Every byte was a valid record (or the header only); `sealed` when the
+    /// last one is a `Seal`.
+    Clean { end: u64, trusted: u64, sealed: bool },
+    /// The last segment's header never made it: the file holds nothing.
+    TornHeader,
+    /// The last segment has a torn tail starting at `offset`.
+    Torn { offset: u64, trusted: u64, intact_after: u64 },
+}
+
+fn scan_segment(file: &str, buf: &[u8], no: u64, is_last: bool, catalog: &mut Catalog, records: &mut u64) -> Result<SegmentEnd, StoreError> {
+    match decode_file_header(SEGMENT_MAGIC, buf) {
+        Ok(m) if m == no => {}
+        Ok(_) => return Err(corrupt(file, 0)),
+        Err(_) => {
+            // The header is written and fsynced before any record, so only a
+            // file no longer than a header can have lost it in a crash.
+            if is_last && buf.len() <= FILE_HEADER_BYTES {
+                return Ok(SegmentEnd::TornHeader);
+            }
+            return Err(corrupt(file, 0));
+        }
+    }
+    let mut trusted = FILE_HEADER_BYTES as u64;
+    let mut sealed = false;
+    let walked = with_frames(buf, FILE_HEADER_BYTES, |frames| -> Result<Result<usize, SegmentEnd>, StoreError> {
+        for item in frames {
+            let (pos, rec) = match item {
+                FrameItem::End { pos } => return Ok(Ok(pos)),
+                FrameItem::Record { pos, rec, .. } => (pos, rec),
+                FrameItem::Bad { pos, .. } => {
+                    if !is_last || (pos as u64) < trusted {
+                        return Err(corrupt(file, pos as u64));
+                    }
+                    // Past everything known durable in the last segment: a
+                    // torn tail, unless an intact marker after it vouches for
+                    // the damaged bytes.
+                    let mut intact_after = 0;
+                    let mut at = pos + 1;
+                    while let Some(p) = find_next_frame(buf, at) {
+                        let g = decode_frame(&buf[p..]).expect("find_next_frame returns valid frames");
+                        if let Ok(Record::SyncedThrough { offset } | Record::Seal { offset }) = Record::decode(g.kind, g.payload) {
+                            if offset > pos as u64 {
+                                return Err(corrupt(file, pos as u64));
+                            }
+                        }
+                        intact_after += 1;
+                        at = p + g.size;
+                    }
+                    return Ok(Err(SegmentEnd::Torn { offset: pos as u64, trusted, intact_after }));
+                }
+            };
+            let rec = rec.map_err(|_| corrupt(file, pos as u64))?;
+            match rec {
+                Record::SyncedThrough { offset } => {
+                    if offset > pos as u64 || sealed {
+                        return Err(corrupt(file, pos as u64));
+                    }
+                    trusted = trusted.max(offset);
+                }
+                Record::Seal { offset } => {
+                    if offset != pos as u64 || sealed {
+                        return Err(corrupt(file, pos as u64));
+                    }
+                    trusted = offset;
+                    sealed = true;
+                }
+                ref r if (tag::CHECKPOINT_BEGIN..=tag::CHECKPOINT_DEDUP).contains(&r.tag()) => return Err(corrupt(file, pos as u64)),
+                r => {
+                    // Nothing is ever written after a seal.
+                    if sealed {
+                        return Err(corrupt(file, pos as u64));
+                    }
+                    catalog.apply(r).map_err(|_| corrupt(file, pos as u64))?;
+                    *records += 1;
+                }
+            }
+        }
+        Ok(Ok(buf.len()))
+    })?;
+    let pos = match walked {
+        Ok(end) => end,
+        Err(torn) => return Ok(torn),
+    };
+    if !is_last && !sealed {
+        // A finished segment always ends with its seal: it was cut short.
+        return Err(corrupt(file, pos as u64));
+    }
+    Ok(SegmentEnd::Clean { end: pos as u64, trusted, sealed })
+}
+
+/// Recovers the state of `dir`, repairing a torn tail.
+pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> {
+    let started = Instant::now();
+    let log_dir = dir.join(LOG_DIR);
+    let ck_dir = dir.join(CHECKPOINT_DIR);
+    io.create_dir_all(&log_dir).map_err(|e| io_err("create log directory", e))?;
+    io.create_dir_all(&ck_dir).map_err(|e| io_err("create checkpoint directory", e))?;
+    // Make the two subdirectories' entries durable (a no-op when they were).
+    io.fsync_dir(dir).map_err(|e| io_err("fsync data directory", e))?;
+    let listing = list(io, dir)?;
+    for t in &listing.temporaries {
+        let _ = io.remove(t);
+    }
+    let mut report = RecoveryReport::default();
+
+    // 1. Choose the base: the newest valid checkpoint, else segment 1.
+    let mut chosen: Option<(u64, Catalog)> = None;
+    let mut first_rejection: Option<(String, u64)> = None;
+    for &n in listing.checkpoints.iter().rev() {
+        let name = format!("{CHECKPOINT_DIR}/{}", checkpoint_name(n));
+        match load_checkpoint(io, dir, n)? {
+            Ok(c) => {
+                report.checkpoint = Some(name);
+                chosen = Some((n, c));
+                break;
+            }
+            Err(rej) => {
+                tracing::warn!(target: "sluice_engine", "checkpoint {name} rejected at offset {}: {}", rej.offset, rej.reason);
+                first_rejection.get_or_insert((name.clone(), rej.offset));
+                report.rejected_checkpoints.push((name, format!("offset {}: {}", rej.offset, rej.reason)));
+                let from = ck_dir.join(checkpoint_name(n));
+                let to = ck_dir.join(format!("{}.rejected", checkpoint_name(n)));
+                io.rename(&from, &to).map_err(|e| io_err("set a rejected checkpoint aside", e))?;
+                io.fsync_dir(&ck_dir).map_err(|e| io_err("fsync checkpoint directory", e))?;
+            }
+        }
+    }
+    let (base, mut catalog) = match chosen {
+        Some((n, c)) => (n, c),
+        None => {
+            if listing.segments.first().is_some_and(|&s| s != 1) {
+                return Err(match first_rejection {
+                    Some((file, offset)) => corrupt(&file, offset),
+                    None => corrupt(&format!("{LOG_DIR}/{}", segment_name(1)), 0),
+                });
+            }
+            (1, Catalog::default())
+        }
+    };
+
+    // 2. Replay the segments from the base, which must be contiguous.
+    let segs: Vec<u64> = listing.segments.iter().copied().filter(|&s| s >= base).collect();
+    for (i, &s) in segs.iter().enumerate() {
+        let want = base + i as u64;
+        if s != want {
+            return Err(corrupt(&format!("{LOG_DIR}/{}", segment_name(want)), 0));
+        }
+    }
+    let mut next_segment = base;
+    report.clean_shutdown = true;
+    for (i, &s) in segs.iter().enumerate() {
+        let is_last = i + 1 == segs.len();
+        let name = format!("{LOG_DIR}/{}", segment_name(s));
+        let path = log_dir.join(segment_name(s));
+        let f = io.open(&path, false).map_err(|e| io_err(&format!("open {name}"), e))?;
+        let buf = read_all(f.as_ref()).map_err(|e| io_err(&format!("read {name}"), e))?;
+        let end = scan_segment(&name, &buf, s, is_last, &mut catalog, &mut report.records_replayed)?;
+        report.segments_replayed += 1;
+        let (valid_end, trusted, sealed) = match end {
+            SegmentEnd::Clean { end, trusted, sealed } => (end, trusted, sealed),
+            SegmentEnd::TornHeader => {
+                report.clean_shutdown = false;
+                tracing::warn!(target: "sluice_engine", "removing {name}: its header was never completed");
+                drop(f);
+                io.remove(&path).map_err(|e| io_err(&format!("remove {name}"), e))?;
+                io.fsync_dir(&log_dir).map_err(|e| io_err("fsync log directory", e))?;
+                report.torn_tail = Some(TornTail { file: name, offset: 0, bytes_dropped: buf.len() as u64, intact_frames_dropped: 0 });
+                next_segment = s;
+                continue;
+            }
+            SegmentEnd::Torn { offset, trusted, intact_after } => {
+                tracing::warn!(
+                    target: "sluice_engine",
+                    "{name}: torn tail at offset {offset}, cutting {} bytes ({intact_after} intact frames after the damage)",
+                    buf.len() as u64 - offset
+                );
+                f.truncate(offset).map_err(|e| io_err(&format!("truncate {name}"), e))?;
+                report.torn_tail = Some(TornTail {
+                    file: name.clone(),
+                    offset,
+                    bytes_dropped: buf.len() as u64 - offset,
+                    intact_frames_dropped: intact_after,
+                });
+                (offset, trusted, false)
+            }
+        };
+        if is_last && valid_end > trusted {
+            // Rewrite what is not known to be durable, then fsync it: after a
+            // failed fsync the kernel may hold these pages "clean" and a plain
+            // fsync would not write them.
+            let (lo, hi) = (trusted as usize, valid_end as usize);
+            write_all_at(f.as_ref(), &buf[lo..hi], trusted).map_err(|(e, _)| io_err(&format!("rewrite tail of {name}"), e))?;
+            report.tail_bytes_resynced = valid_end - trusted;
+        }
+        if is_last {
+            report.clean_shutdown = sealed;
+            f.fsync().map_err(|e| io_err(&format!("fsync {name}"), e))?;
+            if !sealed {
+                // Seal it (after the fsync above, so the seal never vouches
+                // for bytes that are not durable): the writer continues in a
+                // new segment and this one becomes a finished one.
+                let mut seal = Vec::new();
+                Record::Seal { offset: valid_end }.encode(&mut seal);
+                write_all_at(f.as_ref(), &seal, valid_end).map_err(|(e, _)| io_err(&format!("seal {name}"), e))?;
+                f.fsync().map_err(|e| io_err(&format!("fsync {name}"), e))?;
+            }
+        }
+        next_segment = s + 1;
+    }
+    next_segment = next_segment.max(base);
+
+    report.messages = catalog.slots.values().map(|s| s.core.lock().q.len() as u64).sum();
+    report.elapsed = started.elapsed();
+    Ok(Recovered { catalog, report, next_segment })
+}
+
+/// Deletes checkpoints beyond the newest `CHECKPOINTS_KEPT` and segments older
+/// than the oldest kept checkpoint (never one at or above `writer_floor`, the
+/// lowest segment the writer may still write).
+pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64) -> Result<(u64, u64), StoreError> {
+    let listing = list(io, dir)?;
+    let ck_dir = dir.join(CHECKPOINT_DIR);
+    let log_dir = dir.join(LOG_DIR);
+    let keep: Vec<u64> = listing.checkpoints.iter().rev().take(CHECKPOINTS_KEPT).copied().collect();
+    let Some(&oldest_kept) = keep.last() else { return Ok((0, 0)) };
+    // Segments go only once there are CHECKPOINTS_KEPT checkpoints, so that a
+    // newest checkpoint that fails its checksum can always fall back to an
+    // older one (or to the whole log) plus the segments after it.
+    let oldest_kept = if keep.len() < CHECKPOINTS_KEPT { 0 } else { oldest_kept };
+    let mut removed_ck = 0;
+    for &n in &listing.checkpoints {
+        if !keep.contains(&n) {
+            io.remove(&ck_dir.join(checkpoint_name(n))).map_err(|e| io_err("remove old checkpoint", e))?;
+            removed_ck += 1;
+        }
+    }
+    if removed_ck > 0 {
+        io.fsync_dir(&ck_dir).map_err(|e| io_err("fsync checkpoint directory", e))?;
+    }
+    let floor = oldest_kept.min(writer_floor);
+    let mut removed_seg = 0;
+    for &s in &listing.segments {
+        if s < floor {
+            io.remove(&log_dir.join(segment_name(s))).map_err(|e| io_err("remove old segment", e))?;
+            removed_seg += 1;
+        }
+    }
+    if removed_seg > 0 {
+        io.fsync_dir(&log_dir).map_err(|e| io_err("fsync log directory", e))?;
+    }
+    Ok((removed_ck, removed_seg))
+}

@@ -1,0 +1,834 @@
+//! `LogStore`: the `Store` implementation over the log.
+//!
+//! Every mutating operation follows one pattern:
+//! 1. look the queue(s) up (catalog read lock, released);
+//! 2. take the epoch lock in read mode, refuse if the log cannot take writes,
+//!    lock the queue(s) (in id order when there are two or more), compute and
+//!    apply the effect with `QueueCore`, encode it as one record and append it
+//!    to the pipe — all before releasing the locks, so log order is apply order;
+//! 3. release the locks and await the ticket: the answer is sent only once the
+//!    record (and, the log being sequential, everything before it) is durable.
+//!
+//! An operation that changes nothing (a stale receipt, an empty receive, an
+//! existing queue) awaits a barrier instead: its answer may depend on an
+//! effect that is applied but not durable yet (a delete another client is
+//! waiting on), and must not be acknowledged before that effect is.
+//!
+//! Lock order: epoch → catalog → queue info → queue cores (ascending id).
+//! Reads (`get_queue`, `list_queues`, `counts`, `list_move_tasks`) take no
+//! epoch lock and may see effects not yet durable; they never acknowledge a
+//! write.
+
+use crate::checkpoint::{write_checkpoint, CheckpointReport, QueueSnapshot, Snapshot};
+use crate::limits::{BATCH_ENTRIES_MAX, MOVE_BATCH_MAX, RECEIVE_MAX, RECORD_BYTES_MAX, SEGMENT_BYTES_MIN, SEND_BATCH_MAX};
+use crate::pipe::{Health, Pipe, Writer};
+use crate::record::{message_bytes, Record, Transfer, TransferMode};
+use crate::recovery::{prune, recover, RecoveryReport, LOG_DIR};
+use crate::state::{transform, Catalog, Slot, SlotCore, StateDump};
+use crate::{LogOptions, LogStats};
+use async_trait::async_trait;
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use sluice_store::queue_core::{dedup_key, CoreMessage, DedupEntry, ReceiveRules, DEDUP_WINDOW_MS};
+use sluice_store::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Notify;
+
+pub(crate) struct Inner {
+    io: Arc<dyn crate::Io>,
+    dir: PathBuf,
+    catalog: RwLock<Catalog>,
+    epoch: RwLock<()>,
+    pipe: Arc<Pipe>,
+    ckpt_lock: Mutex<()>,
+    checkpoints: AtomicU64,
+    last_now_ms: AtomicU64,
+}
+
+/// The durable engine. Open with `LogStore::open`; see the crate docs for the
+/// format and the durability promise.
+pub struct LogStore {
+    inner: Arc<Inner>,
+    report: RecoveryReport,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+fn encode(rec: &Record) -> Vec<u8> {
+    let mut v = Vec::new();
+    rec.encode(&mut v);
+    v
+}
+
+fn too_large(what: &str) -> StoreError {
+    StoreError::Internal(format!("{what} too large for one log record"))
+}
+
+impl LogStore {
+    /// Opens (creating if needed) the data directory `dir`: recovers the state
+    /// from the newest valid checkpoint and the log after it, then starts the
+    /// writer (and checkpointer) threads.
+    ///
+    /// Blocking: recovery reads the whole live state. It needs no runtime; in
+    /// async code call it from `spawn_blocking` if startup latency matters.
+    /// Fails with `Corrupt { file, offset }` on damage that is not a torn tail
+    /// (see `salvage`), `Unavailable` on I/O errors.
+    pub fn open(dir: &Path, opts: LogOptions) -> Result<Arc<LogStore>, StoreError> {
+        if opts.segment_bytes < SEGMENT_BYTES_MIN {
+            return Err(StoreError::Internal(format!("segment_bytes must be at least {SEGMENT_BYTES_MIN}")));
+        }
+        let io = opts.io.clone();
+        let rec = recover(io.as_ref(), dir)?;
+        if let Err(e) = prune(io.as_ref(), dir, rec.next_segment) {
+            tracing::warn!(target: "sluice_engine", "pruning old files at open: {e}");
+        }
+        tracing::info!(
+            target: "sluice_engine",
+            "opened {}: {} messages, {} records replayed from {} segments in {:?} (checkpoint {:?})",
+            dir.display(),
+            rec.report.messages,
+            rec.report.records_replayed,
+            rec.report.segments_replayed,
+            rec.report.elapsed,
+            rec.report.checkpoint
+        );
+        let pipe = Arc::new(Pipe::new(opts.fsync, opts.segment_bytes, opts.checkpoint_every_bytes, opts.enospc_retry, rec.next_segment));
+        let inner = Arc::new(Inner {
+            io: io.clone(),
+            dir: dir.to_path_buf(),
+            catalog: RwLock::new(rec.catalog),
+            epoch: RwLock::new(()),
+            pipe: pipe.clone(),
+            ckpt_lock: Mutex::new(()),
+            checkpoints: AtomicU64::new(0),
+            last_now_ms: AtomicU64::new(0),
+        });
+        let mut threads = Vec::new();
+        let writer = Writer::new(pipe.clone(), io, &dir.join(LOG_DIR));
+        threads.push(
+            std::thread::Builder::new()
+                .name("sluice-log-writer".into())
+                .spawn(move || writer.run())
+                .map_err(|e| StoreError::Internal(format!("spawn writer: {e}")))?,
+        );
+        if opts.checkpoint_every_bytes.is_some() {
+            let inner2 = inner.clone();
+            let spawned = std::thread::Builder::new().name("sluice-checkpoint".into()).spawn(move || {
+                while inner2.pipe.wait_checkpoint_due() {
+                    if let Err(e) = inner2.checkpoint() {
+                        tracing::warn!(target: "sluice_engine", "automatic checkpoint failed: {e}");
+                    }
+                    inner2.pipe.checkpoint_attempted();
+                }
+            });
+            match spawned {
+                Ok(h) => threads.push(h),
+                Err(e) => {
+                    drop(pipe.close());
+                    return Err(StoreError::Internal(format!("spawn checkpointer: {e}")));
+                }
+            }
+        }
+        Ok(Arc::new(LogStore { inner, report: rec.report, threads: Mutex::new(threads) }))
+    }
+
+    /// What recovery found and did when this store was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// Whether the log accepts writes.
+    pub fn health(&self) -> Health {
+        self.inner.pipe.health()
+    }
+
+    /// Counters since open.
+    pub fn stats(&self) -> LogStats {
+        let c = &self.inner.pipe.counters;
+        LogStats {
+            records: c.records.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
+            rounds: c.rounds.load(Ordering::Relaxed),
+            fsyncs: c.fsyncs.load(Ordering::Relaxed),
+            segments_created: c.segments_created.load(Ordering::Relaxed),
+            checkpoints: self.inner.checkpoints.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Writes a checkpoint now and prunes old files; see `checkpoint.rs`.
+    pub async fn checkpoint(&self) -> Result<CheckpointReport, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.checkpoint())
+            .await
+            .map_err(|e| StoreError::Internal(format!("checkpoint task: {e}")))?
+    }
+
+    /// `checkpoint` for callers outside a runtime.
+    pub fn checkpoint_blocking(&self) -> Result<CheckpointReport, StoreError> {
+        self.inner.checkpoint()
+    }
+
+    /// After running out of space: tries to write the held records now and
+    /// returns whether the log accepts writes again (the writer also retries
+    /// by itself every `LogOptions::enospc_retry`). Ok at once when healthy.
+    pub async fn resume(&self) -> Result<(), StoreError> {
+        self.inner.pipe.request_resume().wait().await
+    }
+
+    /// The largest `now_ms` any operation passed since open (tests dump the
+    /// state at this time: promotions done by reads are not logged).
+    pub fn last_now_ms(&self) -> u64 {
+        self.inner.last_now_ms.load(Ordering::Relaxed)
+    }
+
+    /// The whole logical state, with due messages promoted at `now_ms`.
+    pub fn dump(&self, now_ms: u64) -> StateDump {
+        self.inner.catalog.read().dump(now_ms)
+    }
+
+    /// Flushes and fsyncs everything appended, stops the threads. Later
+    /// writes fail with `Unavailable`. Returns an error if the log had failed.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        let rx = self.inner.pipe.close();
+        let _ = rx.await;
+        let handles: Vec<_> = std::mem::take(&mut *self.threads.lock());
+        if !handles.is_empty() {
+            let _ = tokio::task::spawn_blocking(move || {
+                for h in handles {
+                    let _ = h.join();
+                }
+            })
+            .await;
+        }
+        self.closed_result()
+    }
+
+    /// `close` for callers outside a runtime (and `Drop`).
+    pub fn close_blocking(&self) -> Result<(), StoreError> {
+        drop(self.inner.pipe.close());
+        let handles: Vec<_> = std::mem::take(&mut *self.threads.lock());
+        for h in handles {
+            let _ = h.join();
+        }
+        self.closed_result()
+    }
+
+    fn closed_result(&self) -> Result<(), StoreError> {
+        match self.inner.pipe.health() {
+            Health::Failed(f) => Err(StoreError::Unavailable(format!("log stopped after an I/O error: {f}"))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for LogStore {
+    fn drop(&mut self) {
+        let _ = self.close_blocking();
+    }
+}
+
+impl Inner {
+    fn saw(&self, now_ms: u64) {
+        self.last_now_ms.fetch_max(now_ms, Ordering::Relaxed);
+    }
+
+    fn slot(&self, id: QueueId) -> Result<Arc<Slot>, StoreError> {
+        self.catalog.read().slots.get(&id).cloned().ok_or(StoreError::QueueNotFound)
+    }
+
+    fn slot_by_name(&self, name: &QueueName) -> Option<Arc<Slot>> {
+        let c = self.catalog.read();
+        c.by_name.get(name).and_then(|id| c.slots.get(id)).cloned()
+    }
+
+    fn checkpoint(&self) -> Result<CheckpointReport, StoreError> {
+        let _one = self.ckpt_lock.lock();
+        self.pipe.check_writable()?;
+        let started = Instant::now();
+        let snap = {
+            let _e = self.epoch.write();
+            let start_segment = self.pipe.force_roll();
+            let c = self.catalog.read();
+            let mut ids: Vec<QueueId> = c.slots.keys().copied().collect();
+            ids.sort_unstable();
+            let queues = ids
+                .iter()
+                .map(|id| {
+                    let slot = &c.slots[id];
+                    let info = (**slot.info.read()).clone();
+                    let core = slot.core.lock();
+                    let messages: Vec<CoreMessage> = core.q.messages().into_iter().cloned().collect();
+                    QueueSnapshot { info, next_seq: core.q.next_seq(), messages, dedup: core.q.dedup_entries() }
+                })
+                .collect();
+            let mut deleted: Vec<(QueueName, u64)> = c.deleted.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            deleted.sort();
+            Snapshot { start_segment, next_queue_id: c.next_id, queues, deleted, move_tasks: c.move_tasks.clone() }
+        };
+        let freeze = started.elapsed();
+        let start_segment = snap.start_segment;
+        let pipe = self.pipe.clone();
+        let (file, bytes, queues, messages) =
+            write_checkpoint(self.io.as_ref(), &self.dir, snap, &|| pipe.is_closing() || pipe.is_failed())?;
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        let (_, segments_pruned) = prune(self.io.as_ref(), &self.dir, self.pipe.writer_segment())?;
+        Ok(CheckpointReport { file, start_segment, queues, messages, bytes, freeze, elapsed: started.elapsed(), segments_pruned })
+    }
+}
+
+/// Locks the cores of `slots` in ascending id order (ids unique).
+fn lock_all<'a>(slots: &'a [(QueueId, Arc<Slot>)]) -> BTreeMap<QueueId, MutexGuard<'a, SlotCore>> {
+    let mut order: Vec<&(QueueId, Arc<Slot>)> = slots.iter().collect();
+    order.sort_by_key(|(id, _)| *id);
+    order.dedup_by_key(|(id, _)| *id);
+    order.into_iter().map(|(id, s)| (*id, s.core.lock())).collect()
+}
+
+/// Moves messages into `dest` (renumbered there) and returns the transfer.
+fn transfer_into(dest_id: QueueId, dest: &mut SlotCore, source: QueueId, mode: TransferMode, messages: Vec<CoreMessage>) -> Transfer {
+    let mut pairs = Vec::with_capacity(messages.len());
+    for m in messages {
+        let new = dest.q.next_seq();
+        pairs.push((m.seq, new));
+        if !dest.deleted {
+            dest.q.insert(transform(m, mode, source, new));
+        }
+    }
+    Transfer { dest: dest_id, mode, pairs }
+}
+
+fn notify_n(n: &Notify, k: usize) {
+    for _ in 0..k.min(10) {
+        n.notify_one();
+    }
+}
+
+#[async_trait]
+impl Store for LogStore {
+    fn engine_name(&self) -> &'static str {
+        "log"
+    }
+
+    fn write_problem(&self) -> Option<String> {
+        match self.health() {
+            Health::Ok => None,
+            Health::Degraded(why) => Some(format!("degraded: {why}")),
+            Health::Failed(why) => Some(format!("failed: {why}")),
+            Health::Closed => Some("closed".to_string()),
+        }
+    }
+
+    async fn create_queue(&self, new: NewQueue, now_ms: u64) -> Result<CreateOutcome, StoreError> {
+        self.inner.saw(now_ms);
+        let s = &self.inner;
+        let (ticket, outcome) = {
+            let _e = s.epoch.read();
+            let mut c = s.catalog.write();
+            if let Some(id) = c.by_name.get(&new.name) {
+                let info = c.slots[id].info.read().clone();
+                (s.pipe.barrier(), CreateOutcome::Exists(info))
+            } else if c.deleted.get(&new.name).is_some_and(|&at| at > new.refuse_if_deleted_after_ms) {
+                (s.pipe.barrier(), CreateOutcome::DeletedRecently)
+            } else {
+                s.pipe.check_writable()?;
+                let id = c.next_id;
+                let info = QueueInfo {
+                    id,
+                    name: new.name.clone(),
+                    region: new.region,
+                    attributes: new.attributes,
+                    config: new.config,
+                    tags: new.tags,
+                    created_ms: now_ms,
+                    last_modified_ms: now_ms,
+                    last_purge_ms: None,
+                };
+                let ticket = s.pipe.append(encode(&Record::QueueCreated(info.clone())));
+                c.next_id += 1;
+                let slot = Slot::new(info);
+                let info = slot.info.read().clone();
+                c.deleted.remove(&new.name);
+                c.by_name.insert(new.name, id);
+                c.slots.insert(id, slot);
+                (ticket, CreateOutcome::Created(info))
+            }
+        };
+        ticket.wait().await?;
+        Ok(outcome)
+    }
+
+    async fn delete_queue(&self, id: QueueId, now_ms: u64) -> Result<(), StoreError> {
+        self.inner.saw(now_ms);
+        let s = &self.inner;
+        let (ticket, slot) = {
+            let _e = s.epoch.read();
+            s.pipe.check_writable()?;
+            let mut c = s.catalog.write();
+            let slot = c.slots.remove(&id).ok_or(StoreError::QueueNotFound)?;
+            let name = slot.info.read().name.clone();
+            let mut core = slot.core.lock();
+            core.deleted = true;
+            core.q.purge();
+            c.by_name.remove(&name);
+            c.deleted.insert(name, now_ms);
+            let ticket = s.pipe.append(encode(&Record::QueueDeleted { queue: id, now_ms }));
+            drop(core);
+            (ticket, slot)
+        };
+        slot.notify.notify_waiters();
+        ticket.wait().await
+    }
+
+    async fn get_queue(&self, name: &QueueName) -> Result<Option<Arc<QueueInfo>>, StoreError> {
+        Ok(self.inner.slot_by_name(name).map(|s| s.info.read().clone()))
+    }
+
+    async fn get_queue_by_id(&self, id: QueueId) -> Result<Option<Arc<QueueInfo>>, StoreError> {
+        Ok(self.inner.catalog.read().slots.get(&id).map(|s| s.info.read().clone()))
+    }
+
+    async fn list_queues(
+        &self,
+        account: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Arc<QueueInfo>>, StoreError> {
+        let c = self.inner.catalog.read();
+        let start = QueueName::new(account, after.unwrap_or(prefix));
+        let mut out = Vec::new();
+        for (name, id) in c.by_name.range(start..) {
+            if name.account != account || !name.name.starts_with(prefix) {
+                break;
+            }
+            if after.is_some_and(|a| name.name.as_str() <= a) {
+                continue;
+            }
+            if out.len() >= limit {
+                break;
+            }
+            out.push(c.slots[id].info.read().clone());
+        }
+        Ok(out)
+    }
+
+    async fn update_queue(&self, id: QueueId, update: QueueUpdate, now_ms: u64) -> Result<Arc<QueueInfo>, StoreError> {
+        self.inner.saw(now_ms);
+        let s = &self.inner;
+        let slot = s.slot(id)?;
+        let (ticket, info) = {
+            let _e = s.epoch.read();
+            s.pipe.check_writable()?;
+            let mut guard = slot.info.write();
+            if slot.core.lock().deleted {
+                return Err(StoreError::QueueNotFound);
+            }
+            let mut info = (**guard).clone();
+            if let Some((attrs, config)) = update.attributes {
+                info.attributes = attrs;
+                info.config = config;
+                info.last_modified_ms = now_ms;
+            }
+            if let Some(tags) = update.tags {
+                info.tags = tags;
+            }
+            if let Some(p) = update.last_purge_ms {
+                info.last_purge_ms = Some(p);
+            }
+            let ticket = s.pipe.append(encode(&Record::QueueUpdated(info.clone())));
+            let info = Arc::new(info);
+            *guard = info.clone();
+            (ticket, info)
+        };
+        ticket.wait().await?;
+        Ok(info)
+    }
+
+    async fn send(&self, id: QueueId, messages: Vec<NewMessage>, now_ms: u64) -> Result<Vec<SendOutcome>, StoreError> {
+        self.inner.saw(now_ms);
+        let s = &self.inner;
+        let slot = s.slot(id)?;
+        // Each message may also register a dedup key (group + id) of 36 bytes + key.
+        let bytes: usize = messages
+            .iter()
+            .map(|m| {
+                let key = m.dedup_id.as_ref().map_or(0, |d| 40 + d.len() + m.group_id.as_ref().map_or(0, String::len));
+                message_bytes(m.payload.len(), m.group_id.as_deref(), m.dedup_id.as_deref()) + key
+            })
+            .sum();
+        if messages.len() > SEND_BATCH_MAX || bytes + 64 > RECORD_BYTES_MAX {
+            return Err(too_large("send batch"));
+        }
+        if messages.is_empty() {
+            s.pipe.barrier().wait().await?;
+            return Ok(Vec::new());
+        }
+        let n = messages.len();
+        let config = slot.info.read().config.clone();
+        let (ticket, out) = {
+            let _e = s.epoch.read();
+            s.pipe.check_writable()?;
+            let mut c = slot.core.lock();
+            if c.deleted {
+                return Err(StoreError::QueueNotFound);
+            }
+            // The same decisions as MemoryStore::send, message by message, so
+            // that a repeated deduplication id within one batch is a duplicate.
+            let mut out = Vec::with_capacity(n);
+            let mut sent = Vec::with_capacity(n);
+            let mut dedup = Vec::new();
+            for m in &messages {
+                let key = match (&m.dedup_id, config.fifo) {
+                    (Some(d), true) => Some(dedup_key(d, m.group_id.as_deref(), config.dedup_scope_group)),
+                    _ => None,
+                };
+                if let Some(e) = key.as_deref().and_then(|k| c.q.dedup_lookup(k, now_ms)) {
+                    out.push(SendOutcome { message_id: e.message_id, sequence_number: e.seq, duplicate: true });
+                    continue;
+                }
+                let cm = c.q.prepare(m, m.delay_secs, now_ms);
+                let seq = cm.seq;
+                c.q.insert(cm.clone());
+                sent.push(cm);
+                if let Some(k) = key {
+                    let entry = DedupEntry { message_id: m.message_id, seq, expires_ms: now_ms + DEDUP_WINDOW_MS };
+                    c.q.dedup_register(k.clone(), entry);
+                    dedup.push((k, entry));
+                }
+                out.push(SendOutcome { message_id: m.message_id, sequence_number: seq, duplicate: false });
+            }
+            let ticket = if sent.is_empty() {
+                s.pipe.barrier()
+            } else {
+                s.pipe.append(encode(&Record::MessagesSent { queue: id, messages: sent, dedup }))
+            };
+            (ticket, out)
+        };
+        notify_n(&slot.notify, n);
+        ticket.wait().await?;
+        Ok(out)
+    }
+
+    async fn receive(&self, id: QueueId, params: ReceiveParams, now_ms: u64) -> Result<ReceiveOutcome, StoreError> {
+        self.inner.saw(now_ms);
+        let s = &self.inner;
+        let slot = s.slot(id)?;
+        let config = slot.info.read().config.clone();
+        let dlq = config.redrive.as_ref().and_then(|r| s.slot_by_name(&r.dead_letter_target).map(|d| (d, r.max_receive_count)));
+        let max_receive_count = dlq.as_ref().map(|(_, n)| *n);
+        let dlq_id = dlq.as_ref().map(|(d, _)| d.info.read().id);
+        let max = params.max.min(RECEIVE_MAX);
+        let mut slots = vec![(id, slot.clone())];
+        if let (Some((d, _)), Some(did)) = (&dlq, dlq_id) {
+            slots.push((did, d.clone()));
+        }
+        let (ticket, out, dead_n) = {
+            let _e = s.epoch.read();
+            s.pipe.check_writable()?;
+            let mut guards = lock_all(&slots);
+            let src = guards.get_mut(&id).expect("source locked");
+            if src.deleted {
+                return Err(StoreError::QueueNotFound);
+            }
+            let rules = ReceiveRules {
+                max,
+                visibility_timeout_secs: params.visibility_timeout_secs,
+                max_receive_count,
+                retention_secs: config.retention_secs,
+                inflight_limit: params.inflight_limit,
+                fifo: config.fifo,
+                attempt_id: params.attempt_id.as_deref(),
+            };
+            let r = src.q.receive(&rules, now_ms);
+            let messages: Vec<ReceivedMessage> = r
+                .delivered
+                .iter()
+                .filter_map(|&seq| src.q.get(seq))
+                .map(|m| ReceivedMessage {
+                    message: m.to_stored(),
+                    receipt: Receipt { sequence_number: m.seq, generation: m.receive_count },
+                })
+                .collect();
+            let next_visible_ms = src.q.next_visible_ms();
+            let dead_n = r.dead_lettered.len();
+            let dead_letter = match dlq_id {
+                Some(did) if dead_n > 0 => {
+                    let dest = guards.get_mut(&did).expect("dead-letter queue locked");
+                    Some(transfer_into(did, dest, id, TransferMode::DeadLetter, r.dead_lettered))
+                }
+                _ => None,
+            };
+            let changed = !r.delivered.is_empty() || !r.expired.is_empty() || dead_letter.is_some();
+            let ticket = if changed {
+                s.pipe.append(encode(&Record::Received {
+                    queue: id,
+                    now_ms,
+                    until_ms: r.until_ms,
+                    delivered: r.delivered,
+                    expired: r.expired,
+                    dead_letter,
+                    retried: r.retried,
+                    attempt_id: params.attempt_id.clone(),
+                }))
+            } else {
+                s.pipe.barrier()
+            };
+            (ticket, ReceiveOutcome { messages, next_visible_ms, over_limit: r.over_limit }, dead_n)
+        };
+        if let Some((d, _)) = &dlq {
+            notify_n(&d.notify, dead_n);
+        }
+        ticket.wait().await?;
+        Ok(out)
+    }
+
+    async fn delete_messages(&self, id: QueueId, receipts: &[Receipt], now_ms: u64) -> Result<Vec<DeleteOutcome>, StoreError> {
+        let s = &self.inner;
+        let slot = s.slot(id)?;
+        if receipts.len() > BATCH_ENTRIES_MAX {
+            return Err(too_large("delete batch"));
+        }
+        let fifo = slot.info.read().config.fifo;
+        let (ticket, out) = {
+            let _e = s.epoch.read();
+            s.pipe.check_writable()?;
+            let mut c = slot.core.lock();
+            if c.deleted {
+                return Err(StoreError::QueueNotFound);
+            }
+            let out: Vec<DeleteOutcome> = receipts.iter().map(|r| c.q.delete_checked(*r, fifo, now_ms)).collect();
+            let seqs: Vec<u64> =
+                receipts.iter().zip(&out).filter(|(_, o)| **o == DeleteOutcome::Deleted).map(|(r, _)| r.sequence_number).collect();
+            let ticket = if seqs.is_empty() { s.pipe.barrier() } else { s.pipe.append(encode(&Record::Deleted { queue: id, seqs })) };
+            (ticket, out)
+        };
+        ticket.wait().await?;
+        Ok(out)
+    }
+
+    async fn change_visibility(
+        &self,
+        id: QueueId,
+        changes: &[(Receipt, u32)],
+        now_ms: u64,
+    ) -> Result<Vec<VisibilityOutcome>, StoreError> {
+        self.inner.saw(now_ms);
+        let s = &self.inner;
+        let slot = s.slot(id)?;
+        if changes.len() > BATCH_ENTRIES_MAX {
+            return Err(too_large("visibility batch"));
+        }
+        let (ticket, out) = {
+            let _e = s.epoch.read();
+            s.pipe.check_writable()?;
+            let mut c = slot.core.lock();
+            if c.deleted {
+                return Err(StoreError::QueueNotFound);
+            }
+            let out: Vec<VisibilityOutcome> = changes.iter().map(|(r, t)| c.q.change_visibility(*r, *t, now_ms)).collect();
+            let applied: Vec<(u64, u32)> = changes
+                .iter()
+                .zip(&out)
+                .filter(|(_, o)| **o == VisibilityOutcome::Changed)
+                .map(|((r, t), _)| (r.sequence_number, *t))
+                .collect();
+            let ticket = if applied.is_empty() {
+                s.pipe.barrier()
+            } else {
+                s.pipe.append(encode(&Record::VisibilityChanged { queue: id, now_ms, changes: applied }))
+            };
+            (ticket, out)
+        };
+        if changes.iter().zip(&out).any(|((_, t), o)| *t == 0 && *o == VisibilityOutcome::Changed) {
+            slot.notify.notify_one();
+        }
+        ticket.wait().await?;
+        Ok(out)
+    }
+
+    async fn purge(&self, id: QueueId, _now_ms: u64) -> Result<(), StoreError> {
+        let s = &self.inner;
+        let slot = s.slot(id)?;
+        let ticket = {
+            let _e = s.epoch.read();
+            s.pipe.check_writable()?;
+            let mut c = slot.core.lock();
+            if c.deleted {
+                return Err(StoreError::QueueNotFound);
+            }
+            c.q.purge();
+            s.pipe.append(encode(&Record::Purged { queue: id }))
+        };
+        ticket.wait().await
+    }
+
+    async fn counts(&self, id: QueueId, now_ms: u64) -> Result<QueueCounts, StoreError> {
+        self.inner.saw(now_ms);
+        let slot = self.inner.slot(id)?;
+        let c = slot.core.lock().q.counts(now_ms);
+        Ok(c)
+    }
+
+    async fn move_messages(&self, source: QueueId, dest: MoveDestination, max: usize, now_ms: u64) -> Result<usize, StoreError> {
+        self.inner.saw(now_ms);
+        let s = &self.inner;
+        let src = s.slot(source)?;
+        let max = max.min(MOVE_BATCH_MAX);
+        let fifo = src.info.read().config.fifo;
+        match dest {
+            MoveDestination::Queue(d) => {
+                let dst = s.slot(d)?;
+                let slots = vec![(source, src.clone()), (d, dst.clone())];
+                let (ticket, n) = {
+                    let _e = s.epoch.read();
+                    s.pipe.check_writable()?;
+                    let mut guards = lock_all(&slots);
+                    if guards.values().any(|g| g.deleted) {
+                        return Err(StoreError::QueueNotFound);
+                    }
+                    let taken = guards.get_mut(&source).expect("source locked").q.take_visible(max, fifo, now_ms);
+                    let n = taken.len();
+                    let t = transfer_into(d, guards.get_mut(&d).expect("destination locked"), source, TransferMode::Reset, taken);
+                    let ticket = if n == 0 {
+                        s.pipe.barrier()
+                    } else {
+                        s.pipe.append(encode(&Record::Moved { source, now_ms, transfers: vec![t] }))
+                    };
+                    (ticket, n)
+                };
+                notify_n(&dst.notify, n);
+                ticket.wait().await?;
+                Ok(n)
+            }
+            MoveDestination::OriginalSource => {
+                // First find which queues the messages would go to, so that
+                // all of them can be locked in id order; the messages are
+                // put back untouched (same numbers, still visible).
+                let origins: Vec<QueueId> = {
+                    let mut c = src.core.lock();
+                    let taken = c.q.take_visible(max, fifo, now_ms);
+                    let mut o: Vec<QueueId> = taken.iter().filter_map(|m| m.dead_letter_source).collect();
+                    for m in taken {
+                        c.q.insert(m);
+                    }
+                    o.sort_unstable();
+                    o.dedup();
+                    o
+                };
+                let mut slots = vec![(source, src.clone())];
+                for o in origins {
+                    if o != source {
+                        if let Ok(sl) = s.slot(o) {
+                            slots.push((o, sl));
+                        }
+                    }
+                }
+                let (ticket, moved, notes) = {
+                    let _e = s.epoch.read();
+                    s.pipe.check_writable()?;
+                    let mut guards = lock_all(&slots);
+                    if guards[&source].deleted {
+                        return Err(StoreError::QueueNotFound);
+                    }
+                    let taken = guards.get_mut(&source).expect("source locked").q.take_visible(max, fifo, now_ms);
+                    let mut groups: BTreeMap<Option<QueueId>, Vec<CoreMessage>> = BTreeMap::new();
+                    for m in taken {
+                        groups.entry(m.dead_letter_source).or_default().push(m);
+                    }
+                    let mut transfers = Vec::new();
+                    let mut moved = 0;
+                    let mut notes = Vec::new();
+                    for (origin, msgs) in groups {
+                        let live = origin.filter(|o| guards.get(o).is_some_and(|g| !g.deleted));
+                        match live {
+                            Some(o) => {
+                                moved += msgs.len();
+                                notes.push((o, msgs.len()));
+                                let g = guards.get_mut(&o).expect("origin locked");
+                                transfers.push(transfer_into(o, g, source, TransferMode::Reset, msgs));
+                            }
+                            None => {
+                                let g = guards.get_mut(&source).expect("source locked");
+                                transfers.push(transfer_into(source, g, source, TransferMode::KeepSource, msgs));
+                            }
+                        }
+                    }
+                    let ticket = if transfers.is_empty() {
+                        s.pipe.barrier()
+                    } else {
+                        s.pipe.append(encode(&Record::Moved { source, now_ms, transfers }))
+                    };
+                    (ticket, moved, notes)
+                };
+                for (o, n) in notes {
+                    if let Some((_, sl)) = slots.iter().find(|(id, _)| *id == o) {
+                        notify_n(&sl.notify, n);
+                    }
+                }
+                ticket.wait().await?;
+                Ok(moved)
+            }
+        }
+    }
+
+    async fn expire(&self, now_ms: u64) -> Result<usize, StoreError> {
+        self.inner.saw(now_ms);
+        let s = &self.inner;
+        let mut slots: Vec<(QueueId, Arc<Slot>)> = s.catalog.read().slots.iter().map(|(id, sl)| (*id, sl.clone())).collect();
+        slots.sort_by_key(|(id, _)| *id);
+        let mut n = 0;
+        for (id, slot) in slots {
+            let retention = slot.info.read().config.retention_secs;
+            let _e = s.epoch.read();
+            s.pipe.check_writable()?;
+            let mut c = slot.core.lock();
+            if c.deleted {
+                continue;
+            }
+            let seqs = c.q.expired(retention, now_ms);
+            if seqs.is_empty() {
+                continue;
+            }
+            for seq in &seqs {
+                c.q.remove(*seq);
+            }
+            n += seqs.len();
+            // The barrier below covers this record.
+            drop(s.pipe.append(encode(&Record::Expired { queue: id, seqs })));
+        }
+        s.pipe.barrier().wait().await?;
+        Ok(n)
+    }
+
+    async fn put_move_task(&self, task: MoveTask) -> Result<(), StoreError> {
+        let s = &self.inner;
+        let ticket = {
+            let _e = s.epoch.read();
+            s.pipe.check_writable()?;
+            let mut c = s.catalog.write();
+            let ticket = s.pipe.append(encode(&Record::MoveTaskPut(task.clone())));
+            c.put_move_task(task);
+            ticket
+        };
+        ticket.wait().await
+    }
+
+    async fn list_move_tasks(&self, source_arn: &str) -> Result<Vec<MoveTask>, StoreError> {
+        let c = self.inner.catalog.read();
+        let mut v: Vec<MoveTask> = c.move_tasks.iter().filter(|t| t.source_arn == source_arn).cloned().collect();
+        v.sort_by_key(|t| std::cmp::Reverse(t.started_ms));
+        Ok(v)
+    }
+
+    fn notifier(&self, id: QueueId) -> Option<Arc<Notify>> {
+        self.inner.catalog.read().slots.get(&id).map(|s| s.notify.clone())
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn f<T: Send + Sync>() {}
+    f::<LogStore>();
+}

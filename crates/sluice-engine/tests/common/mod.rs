@@ -1,0 +1,106 @@
+//! Helpers shared by the engine's integration tests: queue and message
+//! builders, options over a `FaultIo`, and the long-test switch.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use sluice_engine::{FaultIo, FsyncPolicy, LogOptions, LogStore};
+use sluice_store::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A fixed start time, as in the behavioural suite.
+pub const T0: u64 = 1_700_000_000_000;
+
+/// True when `SLUICE_LONG_TESTS=1`: run the long versions.
+pub fn long() -> bool {
+    std::env::var("SLUICE_LONG_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// `short` normally, `long` under SLUICE_LONG_TESTS=1 (env `SLUICE_SEEDS` overrides both).
+pub fn iterations(short: u64, long_n: u64) -> u64 {
+    if let Some(n) = std::env::var("SLUICE_SEEDS").ok().and_then(|v| v.parse().ok()) {
+        return n;
+    }
+    if long() {
+        long_n
+    } else {
+        short
+    }
+}
+
+/// The data directory used on a `FaultIo`.
+pub fn data_dir() -> PathBuf {
+    PathBuf::from("/data")
+}
+
+/// Options over `fs` with small segments so that rolls happen in short tests.
+pub fn opts(fs: &FaultIo) -> LogOptions {
+    LogOptions {
+        fsync: FsyncPolicy::Always,
+        segment_bytes: 16 << 10,
+        checkpoint_every_bytes: None,
+        enospc_retry: Duration::from_millis(20),
+        io: fs.as_io(),
+    }
+}
+
+/// Opens the store on `fs`, panicking with the error.
+pub fn open(fs: &FaultIo) -> Arc<LogStore> {
+    LogStore::open(&data_dir(), opts(fs)).unwrap_or_else(|e| panic!("open failed: {e}"))
+}
+
+/// A queue creation request.
+pub fn new_queue(name: &str, config: QueueConfig) -> NewQueue {
+    NewQueue {
+        name: QueueName::new("000000000000", name),
+        region: "us-east-1".into(),
+        attributes: BTreeMap::new(),
+        config,
+        tags: BTreeMap::new(),
+        refuse_if_deleted_after_ms: 0,
+    }
+}
+
+/// Creates a queue that must not exist yet.
+pub async fn create(store: &dyn Store, name: &str, config: QueueConfig) -> Arc<QueueInfo> {
+    match store.create_queue(new_queue(name, config), T0).await.unwrap() {
+        CreateOutcome::Created(i) => i,
+        other => panic!("expected Created, got {other:?}"),
+    }
+}
+
+/// The payload of message `id`: self-describing, with its own checksum, so a
+/// corrupted body can be recognised without a side table.
+pub fn payload_of(id: u128) -> Bytes {
+    let len = (id % 97) as usize * 7;
+    let body: String = format!("m{id}:") + &"x".repeat(len);
+    let crc = crc32c::crc32c(body.as_bytes());
+    Bytes::from(format!("{body}:{crc:08x}"))
+}
+
+/// True when `p` is the intact payload of `id`.
+pub fn payload_ok(id: u128, p: &[u8]) -> bool {
+    p == payload_of(id).as_ref()
+}
+
+/// A message with a self-checking payload.
+pub fn message(id: u128) -> NewMessage {
+    NewMessage { message_id: id, payload: payload_of(id), delay_secs: 0, group_id: None, dedup_id: None }
+}
+
+/// Receive parameters.
+pub fn params(max: usize, vis: u32) -> ReceiveParams {
+    ReceiveParams { max, visibility_timeout_secs: vis, inflight_limit: 120_000, attempt_id: None }
+}
+
+/// Bytes of every file of `fs` under `dir`.
+pub fn disk_bytes(fs: &FaultIo, dir: &Path) -> u64 {
+    fs.files().iter().filter(|(p, _)| p.starts_with(dir)).map(|(_, n)| n).sum()
+}
+
+/// A current-thread runtime for tests that drive many short async scenarios.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}

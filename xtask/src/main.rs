@@ -28,10 +28,15 @@ fn test() -> Result<()> {
     run("build the sluice binary", cargo().args(["build", "--bin", "sluice"]))?;
     run("Rust tests (unit, behavioural suite, engine faults, SDK end-to-end)", cargo().args(["test", "--workspace"]))?;
     let bin = root().join("target/debug/sluice");
-    for kind in ["query", "json"] {
+    // Each protocol against a different engine, so both engines meet real clients.
+    for (kind, engine) in [("query", "memory"), ("json", "durable")] {
         run(
-            &format!("Python real-client suite, SQS {kind} protocol"),
-            Command::new("bash").arg("tests/clients/python/run.sh").arg(kind).env("SLUICE_BIN", &bin),
+            &format!("Python real-client suite, SQS {kind} protocol, {engine} engine"),
+            Command::new("bash")
+                .arg("tests/clients/python/run.sh")
+                .arg(kind)
+                .env("SLUICE_BIN", &bin)
+                .env("SLUICE_PY_ENGINE", engine),
         )?;
     }
     eprintln!("\nall test suites passed");

@@ -15,6 +15,8 @@ pub enum Engine {
     Memory,
     /// The durable engine in this directory.
     Durable(PathBuf),
+    /// The durable engine in a fresh temporary directory, removed afterwards.
+    DurableTemp,
 }
 
 /// A running sluice process.
@@ -53,6 +55,11 @@ impl TestServer {
         let (tmp, engine_args) = match engine {
             Engine::Memory => (None, vec!["--in-memory".to_string()]),
             Engine::Durable(dir) => (None, vec!["--data-dir".to_string(), dir.display().to_string()]),
+            Engine::DurableTemp => {
+                let tmp = tempfile::tempdir().expect("temporary data directory");
+                let arg = tmp.path().display().to_string();
+                (Some(tmp), vec!["--data-dir".to_string(), arg])
+            }
         };
         let mut args = engine_args;
         args.extend(extra.iter().map(|s| s.to_string()));

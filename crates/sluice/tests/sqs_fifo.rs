@@ -1,6 +1,6 @@
 //! End-to-end tests of SQS FIFO queues and fair queues through the Rust SDK.
 //!
-//! Method: a real in-memory server per test; the heavy test sends 100 groups ×
+//! Method: a real server (durable engine, temp dir) per test; the heavy test sends 100 groups ×
 //! 100 messages and drains them with 10 concurrent consumers that randomly
 //! "fail" (make the rest of their batch visible again instead of deleting),
 //! then checks that every group was processed exactly in send order, with
@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 fn server() -> TestServer {
-    TestServer::start(env!("CARGO_BIN_EXE_sluice").as_ref(), Engine::Memory, &[])
+    TestServer::start(env!("CARGO_BIN_EXE_sluice").as_ref(), Engine::DurableTemp, &[])
 }
 
 fn code<E: ProvideErrorMetadata>(e: &aws_sdk_sqs::error::SdkError<E>) -> String {

@@ -1,7 +1,7 @@
 //! End-to-end tests of SQS standard queues through the official Rust SDK
 //! (AWS JSON 1.0 with `x-amzn-query-mode`), against the real binary.
 //!
-//! Method: each test starts its own in-memory server on a free loopback port
+//! Method: each test starts its own server (durable engine, temp dir) on a free loopback port
 //! and drives it only through `aws-sdk-sqs`, checking results, digests and
 //! the error codes the SDK surfaces. No sleeps decide outcomes: visibility is
 //! driven with timeouts of 0 and ChangeMessageVisibility.
@@ -17,7 +17,7 @@ use sluice_testkit::{Engine, TestServer};
 use std::collections::HashSet;
 
 fn server() -> TestServer {
-    TestServer::start(env!("CARGO_BIN_EXE_sluice").as_ref(), Engine::Memory, &[])
+    TestServer::start(env!("CARGO_BIN_EXE_sluice").as_ref(), Engine::DurableTemp, &[])
 }
 
 fn code<E: ProvideErrorMetadata>(e: &aws_sdk_sqs::error::SdkError<E>) -> String {

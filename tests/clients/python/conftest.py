@@ -4,7 +4,8 @@ The same test files run in two virtualenvs (see run.sh):
   * query: boto3/botocore 1.34.89 -> SQS query protocol (form request, XML response)
   * json:  current boto3/botocore  -> AWS JSON 1.0 + awsQueryCompatible
 
-A session fixture starts `sluice serve --in-memory` on a free loopback port
+A session fixture starts `sluice serve` (durable engine in a temp dir, or
+`--in-memory` with SLUICE_PY_ENGINE=memory) on a free loopback port
 (or uses SLUICE_ENDPOINT if it is set, to debug against a running server).
 """
 
@@ -66,7 +67,12 @@ def endpoint():
     ep = f"http://127.0.0.1:{port}"
     logdir = Path(tempfile.mkdtemp(prefix="sluice-pytest-"))
     out_path, err_path = logdir / "stdout.log", logdir / "stderr.log"
-    cmd = [str(binary), "serve", "--listen", f"127.0.0.1:{port}", "--in-memory",
+    # SLUICE_PY_ENGINE=memory|durable picks the storage engine (default durable).
+    if os.environ.get("SLUICE_PY_ENGINE", "durable") == "memory":
+        engine = ["--in-memory"]
+    else:
+        engine = ["--data-dir", str(logdir / "data")]
+    cmd = [str(binary), "serve", "--listen", f"127.0.0.1:{port}", *engine,
            "--region", REGION, "--account-id", ACCOUNT_ID]
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)

@@ -29,6 +29,8 @@ enum Command {
     Serve(ServeArgs),
     /// Copy every intact record of a damaged data directory into a new one.
     Salvage(SalvageArgs),
+    /// Load-test any SQS-compatible endpoint (see docs/benchmarks.md).
+    Bench(Box<sluice_bench::BenchArgs>),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -95,6 +97,7 @@ fn main() -> anyhow::Result<()> {
     let args = match cli.command {
         Some(Command::Serve(a)) => a,
         Some(Command::Salvage(a)) => return salvage(a),
+        Some(Command::Bench(a)) => return bench(*a),
         None => cli.serve,
     };
     tracing_subscriber::fmt()
@@ -104,6 +107,12 @@ fn main() -> anyhow::Result<()> {
         .init();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(serve(args))
+}
+
+fn bench(a: sluice_bench::BenchArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(sluice_bench::run(a))?;
+    Ok(())
 }
 
 fn salvage(a: SalvageArgs) -> anyhow::Result<()> {

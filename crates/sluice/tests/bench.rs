@@ -1,0 +1,54 @@
+//! `sluice bench` against the real server: each SQS scenario runs to a small
+//! fixed count and its accounting is exact (every acknowledged message
+//! delivered, none lost, no FIFO order violation). Speed is not asserted here;
+//! it is measured by the benchmark and written to docs/benchmarks.md.
+
+use clap::Parser;
+use sluice_bench::BenchArgs;
+use sluice_testkit::{Engine, TestServer};
+
+#[derive(Parser)]
+struct Wrap {
+    #[command(flatten)]
+    args: BenchArgs,
+}
+
+async fn run(server: &TestServer, argv: &[&str]) -> sluice_bench::Report {
+    let endpoint = server.endpoint();
+    let mut full = vec!["bench"];
+    full.extend_from_slice(argv);
+    full.extend_from_slice(&["--endpoint", &endpoint, "--quiet", "--ceiling-duration", "0"]);
+    let w = Wrap::try_parse_from(full).expect("bench arguments");
+    sluice_bench::run(w.args).await.expect("bench run")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roundtrip_and_fifo_scenarios_account_for_every_message() {
+    let s = TestServer::start(env!("CARGO_BIN_EXE_sluice").as_ref(), Engine::DurableTemp, &[]);
+    let r = run(&s, &["sqs-roundtrip", "--count", "2000", "--connections", "2", "--consumers", "2"]).await;
+    let a = r.accounting.expect("round trip accounting");
+    assert_eq!(r.errors, 0, "{:?}", r.error_samples);
+    assert_eq!(a.acknowledged, 2000);
+    assert_eq!(a.delivered, 2000);
+    assert_eq!(a.lost, 0);
+    assert_eq!(a.duplicates, 0);
+
+    let r = run(&s, &["sqs-fifo", "--count", "1000", "--connections", "2", "--consumers", "2"]).await;
+    let a = r.accounting.expect("fifo accounting");
+    assert_eq!(r.errors, 0, "{:?}", r.error_samples);
+    assert_eq!(a.acknowledged, 1000);
+    assert_eq!(a.delivered, 1000);
+    assert_eq!(a.lost, 0);
+    assert_eq!(a.order_violations, 0);
+
+    let r = run(&s, &["sqs-send", "--count", "500", "--connections", "2"]).await;
+    assert_eq!(r.sent, 500);
+    assert_eq!(r.errors, 0, "{:?}", r.error_samples);
+
+    let r = run(&s, &["sqs-backlog", "--backlog", "3000", "--count", "20", "--connections", "2"]).await;
+    let b = r.backlog.expect("backlog figures");
+    assert_eq!(b.filled, 3000);
+    assert!(b.depth_reported.is_some_and(|d| d >= 3000), "{:?}", b.depth_reported);
+    assert_eq!(b.wakeup_misses, 0);
+    assert_eq!(r.errors, 0, "{:?}", r.error_samples);
+}

@@ -49,13 +49,22 @@ pub struct Envelope {
     pub sender_id: String,
 }
 
-const PAYLOAD_VERSION: u8 = 1;
+/// Payload layout versions: 1 = body, attributes, trace header, sender;
+/// 2 = the MD5 of the body (16 bytes) first, then as 1, so receives do not
+/// hash every body again. Both are read.
+const PAYLOAD_VERSION: u8 = 2;
 
 impl Envelope {
     /// Encodes for the store.
     pub fn encode(&self) -> Bytes {
-        let mut b = BytesMut::with_capacity(self.body.len() + 64);
+        self.encode_with_md5(&Md5::digest(self.body.as_bytes()).into())
+    }
+
+    /// Encodes for the store with the body's MD5 already computed.
+    pub fn encode_with_md5(&self, md5_body: &[u8; 16]) -> Bytes {
+        let mut b = BytesMut::with_capacity(self.body.len() + 80);
         b.put_u8(PAYLOAD_VERSION);
+        b.put_slice(md5_body);
         put_bytes32(&mut b, self.body.as_bytes());
         b.put_u16(self.attributes.len() as u16);
         for (name, a) in &self.attributes {
@@ -84,10 +93,18 @@ impl Envelope {
     }
 
     /// Decodes a payload written by `encode`; `None` when it is not one.
-    pub fn decode(mut p: &[u8]) -> Option<Envelope> {
-        if take_u8(&mut p)? != PAYLOAD_VERSION {
-            return None;
-        }
+    pub fn decode(p: &[u8]) -> Option<Envelope> {
+        Self::decode_with_md5(p).map(|(e, _)| e)
+    }
+
+    /// Decodes a payload and returns the hex MD5 of its body too (stored in
+    /// version 2 payloads, computed for version 1).
+    pub fn decode_with_md5(mut p: &[u8]) -> Option<(Envelope, String)> {
+        let md5 = match take_u8(&mut p)? {
+            1 => None,
+            2 => Some(hex::encode(take(&mut p, 16)?)),
+            _ => return None,
+        };
         let body = take_string(&mut p)?;
         let n = u16::from_be_bytes(take(&mut p, 2)?.try_into().ok()?);
         let mut attributes = Attrs::new();
@@ -106,7 +123,8 @@ impl Envelope {
             _ => Some(take_string(&mut p)?),
         };
         let sender_id = take_string(&mut p)?;
-        Some(Envelope { body, attributes, trace_header, sender_id })
+        let md5 = md5.unwrap_or_else(|| md5_hex(body.as_bytes()));
+        Some((Envelope { body, attributes, trace_header, sender_id }, md5))
     }
 }
 
@@ -175,14 +193,33 @@ pub fn allowed_char(c: char) -> bool {
 }
 
 /// Checks a body's characters.
+///
+/// A Rust string is valid UTF-8 and holds no surrogates, so the only
+/// disallowed characters are the C0 controls other than tab, newline and
+/// carriage return (single bytes below 0x20) and U+FFFE / U+FFFF (the
+/// sequences EF BF BE / EF BF BF): a byte scan finds them without decoding.
 pub fn check_body(body: &str) -> Result<(), SqsError> {
-    if let Some(c) = body.chars().find(|c| !allowed_char(*c)) {
-        return Err(SqsError::InvalidMessageContents(format!(
-            "Invalid binary character '#x{:X}' was found in the message body, the set of allowed characters is #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF",
-            c as u32
-        )));
+    let b = body.as_bytes();
+    // Fast path: no control byte and no 0xEF lead byte at all. The inner fold
+    // does not short-circuit, so it vectorises.
+    let suspicious = |chunk: &[u8]| chunk.iter().fold(false, |acc, &c| acc | (c < 0x20) | (c == 0xEF));
+    if !b.chunks(64).any(suspicious) {
+        return Ok(());
     }
-    Ok(())
+    let clean = b.iter().enumerate().all(|(i, &c)| match c {
+        0x09 | 0x0A | 0x0D => true,
+        0x00..=0x1F => false,
+        0xEF => !(b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF))),
+        _ => true,
+    });
+    if clean {
+        return Ok(());
+    }
+    let c = body.chars().find(|c| !allowed_char(*c)).unwrap_or('\u{0}');
+    Err(SqsError::InvalidMessageContents(format!(
+        "Invalid binary character '#x{:X}' was found in the message body, the set of allowed characters is #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF",
+        c as u32
+    )))
 }
 
 fn valid_attribute_name(name: &str) -> bool {
@@ -398,7 +435,13 @@ mod tests {
         )
         .unwrap();
         let e = Envelope { body: "hi\r\n".into(), attributes: attrs, trace_header: Some("Root=1".into()), sender_id: "AKID".into() };
-        assert_eq!(Envelope::decode(&e.encode()), Some(e));
+        let encoded = e.encode();
+        assert_eq!(Envelope::decode_with_md5(&encoded), Some((e.clone(), md5_hex(b"hi\r\n"))));
+        // Version 1 (no stored digest) still decodes, digest computed.
+        let mut v1 = vec![1u8];
+        v1.extend_from_slice(&encoded[17..]);
+        assert_eq!(Envelope::decode_with_md5(&v1), Some((e, md5_hex(b"hi\r\n"))));
+        assert_eq!(Envelope::decode(b"\x03"), None);
         assert_eq!(Envelope::decode(b"\x02"), None);
         assert_eq!(Envelope::decode(b""), None);
     }
@@ -431,10 +474,22 @@ mod tests {
         assert!(name_selected(&["*".to_string()], "anything"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn byte_scan_agrees_with_character_rules(s in "\\PC*|[\\x00-\\x20\\u{FFF0}-\\u{FFFF}a]{0,8}") {
+            proptest::prop_assert_eq!(check_body(&s).is_ok(), s.chars().all(allowed_char));
+        }
+    }
+
     #[test]
     fn checks_body_characters() {
         assert!(check_body("ok \t\r\n ✓ 😀").is_ok());
         assert!(check_body("bad \u{1}").is_err());
         assert!(check_body("bad \u{FFFF}").is_err());
+        assert!(check_body("bad \u{FFFE}").is_err());
+        assert!(check_body("ok \u{FFFD} \u{EFFF} \u{FEFF}").is_ok());
+        for c in (0u32..0x20).filter_map(char::from_u32) {
+            assert_eq!(check_body(&c.to_string()).is_ok(), matches!(c, '\t' | '\n' | '\r'), "{c:?}");
+        }
     }
 }

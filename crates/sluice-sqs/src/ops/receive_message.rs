@@ -124,14 +124,14 @@ async fn render(
     attribute_names: &[String],
 ) -> Result<Value, SqsError> {
     let m = &r.message;
-    let env = Envelope::decode(&m.payload).ok_or_else(|| {
+    let (env, md5_body) = Envelope::decode_with_md5(&m.payload).ok_or_else(|| {
         tracing::error!(queue = %q.name.name, seq = m.sequence_number, "undecodable message payload");
         SqsError::InternalError
     })?;
     let mut o = Map::new();
     o.insert("MessageId".into(), json!(uuid::Uuid::from_u128(m.message_id).to_string()));
     o.insert("ReceiptHandle".into(), json!(sqs.receipts.encode(q.id, r.receipt)));
-    o.insert("MD5OfBody".into(), json!(message::md5_hex(env.body.as_bytes())));
+    o.insert("MD5OfBody".into(), json!(md5_body));
     o.insert("Body".into(), json!(env.body));
     let wants = |n: &str| system_names.iter().any(|x| x == "All" || x == n);
     let mut attrs = Map::new();

@@ -116,16 +116,20 @@ pub fn prepare(q: &QueueInfo, i: &Input<'_>, ctx: &RequestContext) -> Result<Pre
         trace_header,
         sender_id: ctx.access_key.clone().unwrap_or_else(|| ctx.account.clone()),
     };
+    let md5_body: [u8; 16] = {
+        use md5::Digest;
+        md5::Md5::digest(body.as_bytes()).into()
+    };
     Ok(Prepared {
         message: NewMessage {
             message_id: uuid::Uuid::new_v4().as_u128(),
-            payload: envelope.encode(),
+            payload: envelope.encode_with_md5(&md5_body),
             delay_secs: delay,
             group_id: group_id.map(str::to_string),
             dedup_id,
         },
         size,
-        md5_body: message::md5_hex(body.as_bytes()),
+        md5_body: hex::encode(md5_body),
         md5_attrs,
         md5_system,
     })

@@ -26,6 +26,10 @@ pub enum ScenarioKind {
     /// Fills a queue to `--backlog` messages, then measures ReceiveMessage(10), SendMessage
     /// and long-poll wake-up latency at that depth.
     SqsBacklog,
+    /// Fair queues: one tenant floods a standard queue (a `--flood` backlog, then as fast as it
+    /// can) while a quiet tenant sends `--quiet-rate` messages/s; the quiet tenant's
+    /// end-to-end latency shows whether it keeps flowing.
+    SqsFair,
     /// Runs `--shape` against a stub inside the tool: the ceiling of client and machine.
     Ceiling,
 }
@@ -38,6 +42,7 @@ impl ScenarioKind {
             ScenarioKind::SqsRoundtrip => "sqs-roundtrip",
             ScenarioKind::SqsFifo => "sqs-fifo",
             ScenarioKind::SqsBacklog => "sqs-backlog",
+            ScenarioKind::SqsFair => "sqs-fair",
             ScenarioKind::Ceiling => "ceiling",
         }
     }
@@ -130,6 +135,14 @@ pub struct BenchArgs {
     /// Depth to fill the queue to (sqs-backlog).
     #[arg(long, default_value_t = 1_000_000)]
     pub backlog: u64,
+
+    /// Messages the noisy tenant queues before the quiet tenant starts (sqs-fair).
+    #[arg(long, default_value_t = 50_000)]
+    pub flood: u64,
+
+    /// The quiet tenant's messages per second (sqs-fair).
+    #[arg(long, default_value_t = 50.0)]
+    pub quiet_rate: f64,
 
     /// Request shape the `ceiling` scenario drives against its stub.
     #[arg(long, value_enum, default_value_t = ScenarioKind::SqsSend)]

@@ -36,6 +36,10 @@ pub mod names {
     pub const DELETE_BATCH: &str = "DeleteMessageBatch";
     /// From the (scheduled) send to the consumer reading the message.
     pub const END_TO_END: &str = "end-to-end";
+    /// End-to-end latency of the quiet tenant's messages (sqs-fair).
+    pub const END_TO_END_QUIET: &str = "end-to-end quiet tenant";
+    /// End-to-end latency of the noisy tenant's messages (sqs-fair).
+    pub const END_TO_END_NOISY: &str = "end-to-end noisy tenant";
 }
 
 /// One run's context, shared by its workers.
@@ -129,6 +133,9 @@ pub struct ProducerPlan {
     /// FIFO: this many message groups, partitioned among producers (each group belongs to one
     /// producer, so its messages are sent in order).
     pub groups: Option<usize>,
+    /// Fair queues (standard queue): every message carries `MessageGroupId` `tenant<n>` and
+    /// header group `n`.
+    pub tenant: Option<u32>,
 }
 
 /// Where consumers receive from and what they account.
@@ -136,6 +143,9 @@ pub struct ProducerPlan {
 pub struct ConsumerPlan {
     /// Queue URL.
     pub queue_url: String,
+    /// sqs-fair: the quiet tenant's header group; its latencies (and the others') are
+    /// recorded separately too.
+    pub quiet_tenant: Option<u32>,
     /// Number of consumers.
     pub consumers: usize,
     /// Long-poll wait.
@@ -325,7 +335,7 @@ async fn producer(b: Arc<Bench>, plan: Arc<ProducerPlan>, index: usize, producer
     let mut group_ids = vec![String::new(); plan.batch];
     let my_groups: Vec<u32> = match plan.groups {
         Some(g) => (0..g as u32).filter(|g| *g as usize % producers == index).collect(),
-        None => vec![0],
+        None => vec![plan.tenant.unwrap_or(0)],
     };
     let mut next_group = 0usize;
     // Open loop: batch k of this producer is due at start + k * interval, staggered so the
@@ -357,6 +367,10 @@ async fn producer(b: Arc<Bench>, plan: Arc<ProducerPlan>, index: usize, producer
             next_group += 1;
             groups[i] = group;
             Header { run_id: b.run_id, seq: seq0 + i as u64, sent_nanos, group }.write_body(size, &mut bodies[i]);
+            if plan.tenant.is_some() {
+                group_ids[i].clear();
+                group_ids[i].push_str(&format!("tenant{group}"));
+            }
             if plan.groups.is_some() {
                 group_ids[i].clear();
                 group_ids[i].push_str(&format!("g{group}"));
@@ -365,10 +379,11 @@ async fn producer(b: Arc<Bench>, plan: Arc<ProducerPlan>, index: usize, producer
             }
         }
         let fifo = plan.groups.is_some();
+        let grouped = fifo || plan.tenant.is_some();
         let entries: Vec<SendEntry<'_>> = (0..n)
             .map(|i| SendEntry {
                 body: &bodies[i],
-                group: fifo.then(|| group_ids[i].as_str()),
+                group: grouped.then(|| group_ids[i].as_str()),
                 dedup: fifo.then(|| dedup_ids[i].as_str()),
             })
             .collect();
@@ -446,7 +461,13 @@ async fn consumer(b: Arc<Bench>, plan: Arc<ConsumerPlan>, mut stop: watch::Recei
         for m in &messages {
             match Header::parse(&m.body) {
                 Some(h) if h.run_id == b.run_id => {
-                    lat.record(names::END_TO_END, Duration::from_nanos(now_nanos.saturating_sub(h.sent_nanos)));
+                    let e2e = Duration::from_nanos(now_nanos.saturating_sub(h.sent_nanos));
+                    lat.record(names::END_TO_END, e2e);
+                    match plan.quiet_tenant {
+                        Some(q) if h.group == q => lat.record(names::END_TO_END_QUIET, e2e),
+                        Some(_) => lat.record(names::END_TO_END_NOISY, e2e),
+                        None => {}
+                    }
                     mine.push(h);
                 }
                 _ => foreign += 1,
@@ -501,6 +522,7 @@ pub async fn round_trip(b: &Arc<Bench>, queue_url: &str, tracker: &Arc<Tracker>,
         b,
         ConsumerPlan {
             queue_url: queue_url.to_owned(),
+            quiet_tenant: None,
             consumers: b.args.consumers,
             wait_secs: b.args.wait_secs,
             tracker: tracker.clone(),
@@ -517,6 +539,7 @@ pub async fn round_trip(b: &Arc<Bench>, queue_url: &str, tracker: &Arc<Tracker>,
             stop: Stop::from_args(&b.args),
             tracker: Some(tracker.clone()),
             groups,
+            tenant: None,
         },
     )
     .await;

@@ -88,6 +88,8 @@ async fn against_stub(args: &BenchArgs, shape: ScenarioKind, as_ceiling_of: bool
     // The backlog's headline is its fill, a send shape.
     let (shape, count) = match shape {
         ScenarioKind::SqsBacklog => (ScenarioKind::SqsSend, args.count.map(|_| args.backlog)),
+        // The fair scenario's requests are a round trip's.
+        ScenarioKind::SqsFair => (ScenarioKind::SqsRoundtrip, args.count),
         s => (s, args.count),
     };
     let stub = Stub::start(StubConfig { echo: shape.receives() })?;

@@ -45,6 +45,15 @@ async fn roundtrip_and_fifo_scenarios_account_for_every_message() {
     assert_eq!(r.sent, 500);
     assert_eq!(r.errors, 0, "{:?}", r.error_samples);
 
+    // Fair queues: the quiet tenant's messages are all delivered and measured apart.
+    let r = run(&s, &["sqs-fair", "--count", "2000", "--flood", "1000", "--quiet-rate", "200", "--connections", "3", "--consumers", "2"]).await;
+    let a = r.accounting.expect("fair accounting");
+    assert_eq!(r.errors, 0, "{:?}", r.error_samples);
+    assert_eq!(a.lost, 0);
+    assert_eq!(a.delivered, a.acknowledged);
+    assert_eq!(r.latency["end-to-end quiet tenant"].count, 20);
+    assert!(r.latency["end-to-end noisy tenant"].count >= 2000);
+
     let r = run(&s, &["sqs-backlog", "--backlog", "3000", "--count", "20", "--connections", "2"]).await;
     let b = r.backlog.expect("backlog figures");
     assert_eq!(b.filled, 3000);

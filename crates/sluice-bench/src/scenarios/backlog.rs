@@ -50,6 +50,7 @@ pub async fn run(b: &Arc<Bench>) -> anyhow::Result<Report> {
             stop: Stop::Count(AtomicU64::new(args.backlog)),
             tracker: None,
             groups: None,
+            tenant: None,
         },
     )
     .await;

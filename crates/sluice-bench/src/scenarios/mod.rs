@@ -6,6 +6,7 @@
 //! scenario's shape against the stub.
 
 mod backlog;
+mod fair;
 mod fifo;
 mod roundtrip;
 mod send;
@@ -23,6 +24,7 @@ pub async fn run(b: &Arc<Bench>, kind: ScenarioKind) -> anyhow::Result<Report> {
         ScenarioKind::SqsRoundtrip => roundtrip::run(b).await,
         ScenarioKind::SqsFifo => fifo::run(b).await,
         ScenarioKind::SqsBacklog => backlog::run(b).await,
+        ScenarioKind::SqsFair => fair::run(b).await,
         ScenarioKind::Ceiling => anyhow::bail!("the ceiling drives another scenario's shape; it has no run of its own"),
     }
 }

@@ -24,6 +24,7 @@ pub async fn run(b: &Arc<Bench>) -> anyhow::Result<Report> {
             stop: Stop::from_args(&b.args),
             tracker: None,
             groups: None,
+            tenant: None,
         },
     )
     .await;

@@ -242,7 +242,23 @@ async fn fifo_dead_letter_keeps_group_order() {
     assert_eq!(c.receive_message().queue_url(&url).max_number_of_messages(10).visibility_timeout(0).send().await.unwrap().messages.unwrap().len(), 3);
     assert!(c.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap().messages.unwrap_or_default().is_empty());
     let dl = c.get_queue_url().queue_name("dl.fifo").send().await.unwrap().queue_url.unwrap();
-    let r = c.receive_message().queue_url(&dl).max_number_of_messages(10).send().await.unwrap().messages.unwrap();
+    let r = c.receive_message().queue_url(&dl).max_number_of_messages(10).visibility_timeout(0).send().await.unwrap().messages.unwrap();
+    assert_eq!(r.iter().map(|m| m.body.clone().unwrap()).collect::<Vec<_>>(), ["0", "1", "2"]);
+
+    // A move task back to the source keeps the group's order.
+    let dl_arn = "arn:aws:sqs:us-east-1:000000000000:dl.fifo";
+    c.start_message_move_task().source_arn(dl_arn).send().await.unwrap();
+    let mut status = String::new();
+    for _ in 0..200 {
+        let t = c.list_message_move_tasks().source_arn(dl_arn).send().await.unwrap().results.unwrap().remove(0);
+        status = t.status.unwrap();
+        if status != "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, "COMPLETED");
+    let r = c.receive_message().queue_url(&url).max_number_of_messages(10).send().await.unwrap().messages.unwrap();
     assert_eq!(r.iter().map(|m| m.body.clone().unwrap()).collect::<Vec<_>>(), ["0", "1", "2"]);
 }
 

@@ -1,6 +1,6 @@
 //! Project automation: `cargo xtask test` runs every test suite (Rust unit,
-//! behavioural and end-to-end tests, then the Python real-client suites in
-//! both SQS protocols), so that one command means "all tests".
+//! behavioural and end-to-end tests, then the Python and Node.js real-client
+//! suites in both SQS protocols), so that one command means "all tests".
 
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -39,6 +39,13 @@ fn test() -> Result<()> {
                 .env("SLUICE_PY_ENGINE", engine),
         )?;
     }
+    run(
+        "Node.js real-client suite (JS SDK v3 over JSON 1.0, v2 2.1490.0 over query), durable engine",
+        Command::new("bash")
+            .arg("tests/clients/node/run.sh")
+            .env("SLUICE_BIN", &bin)
+            .env("SLUICE_NODE_ENGINE", "durable"),
+    )?;
     eprintln!("\nall test suites passed");
     Ok(())
 }

@@ -128,6 +128,7 @@
 //! count of any loop; `SLUICE_SEED_FROM=s` and `SLUICE_DEBUG=1` replay and
 //! explain one power-loss seed.
 
+mod bodies;
 mod checkpoint;
 mod codec;
 mod fault;
@@ -189,6 +190,8 @@ pub struct LogOptions {
     pub checkpoint_every_bytes: Option<u64>,
     /// Pause between write attempts after ENOSPC.
     pub enospc_retry: Duration,
+    /// Byte cap of the message body cache.
+    pub body_cache_bytes: usize,
     /// The file system.
     pub io: Arc<dyn Io>,
 }
@@ -202,6 +205,7 @@ impl LogOptions {
             segment_bytes: limits::SEGMENT_BYTES_DEFAULT,
             checkpoint_every_bytes: Some(limits::CHECKPOINT_EVERY_BYTES_DEFAULT),
             enospc_retry: limits::ENOSPC_RETRY_DEFAULT,
+            body_cache_bytes: limits::BODY_CACHE_BYTES_DEFAULT,
             io,
         }
     }
@@ -220,6 +224,7 @@ impl std::fmt::Debug for LogOptions {
             .field("segment_bytes", &self.segment_bytes)
             .field("checkpoint_every_bytes", &self.checkpoint_every_bytes)
             .field("enospc_retry", &self.enospc_retry)
+            .field("body_cache_bytes", &self.body_cache_bytes)
             .finish_non_exhaustive()
     }
 }

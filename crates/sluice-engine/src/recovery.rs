@@ -22,7 +22,10 @@
 //!   kill -9, or after a failed fsync whose pages the kernel marked clean) are
 //!   made durable before anything new depends on them.
 
-use crate::codec::{decode_file_header, decode_frame, find_next_frame, FrameError, CHECKPOINT_MAGIC, FILE_HEADER_BYTES, SEGMENT_MAGIC};
+use crate::bodies::{checkpoint_file, segment_file};
+use crate::codec::{
+    decode_file_header, decode_frame, find_next_frame, FrameError, CHECKPOINT_MAGIC, FILE_HEADER_BYTES, FRAME_HEADER_BYTES, SEGMENT_MAGIC,
+};
 use crate::io::{read_all, write_all_at, Io};
 use crate::limits::CHECKPOINTS_KEPT;
 use crate::pipe::segment_name;
@@ -247,6 +250,8 @@ pub(crate) fn parse_checkpoint(buf: &[u8], n: u64) -> Result<Catalog, Rejection>
                 }
                 _ => {}
             }
+            let mut rec = rec;
+            rec.locate_bodies(checkpoint_file(n), (pos + FRAME_HEADER_BYTES) as u64);
             catalog.apply(rec).map_err(|r| reject(pos, r))?;
             count += 1;
         }
@@ -323,11 +328,12 @@ fn scan_segment(file: &str, buf: &[u8], no: u64, is_last: bool, catalog: &mut Ca
                     sealed = true;
                 }
                 ref r if (tag::CHECKPOINT_BEGIN..=tag::CHECKPOINT_DEDUP).contains(&r.tag()) => return Err(corrupt(file, pos as u64)),
-                r => {
+                mut r => {
                     // Nothing is ever written after a seal.
                     if sealed {
                         return Err(corrupt(file, pos as u64));
                     }
+                    r.locate_bodies(segment_file(no), (pos + FRAME_HEADER_BYTES) as u64);
                     catalog.apply(r).map_err(|_| corrupt(file, pos as u64))?;
                     *records += 1;
                 }

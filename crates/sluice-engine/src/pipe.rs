@@ -723,3 +723,26 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_appended_records_positions_are_fixed_and_unwritten_bytes_readable() {
+        // No writer thread: everything stays in the pipe.
+        let pipe = Pipe::new(FsyncPolicy::Always, 4096, None, Duration::from_secs(1), 7);
+        let (_, a) = pipe.append_at(vec![1u8; 100]);
+        let (_, b) = pipe.append_at(vec![2u8; 50]);
+        let h = FILE_HEADER_BYTES as u64;
+        assert_eq!(a, Some(Position { segment: 7, offset: h + MARKER_BYTES }));
+        assert_eq!(b, Some(Position { segment: 7, offset: h + MARKER_BYTES + 100 }));
+        assert_eq!(pipe.read_unwritten(7, h + MARKER_BYTES + 100, 50), Some(vec![2u8; 50]));
+        assert_eq!(pipe.read_unwritten(7, h + MARKER_BYTES + 90, 20), Some([vec![1u8; 10], vec![2u8; 10]].concat()));
+        assert_eq!(pipe.read_unwritten(8, h + MARKER_BYTES, 1), None);
+        // A record that does not fit rolls to the next segment, at a new batch.
+        let (_, c) = pipe.append_at(vec![3u8; 4000]);
+        assert_eq!(c, Some(Position { segment: 8, offset: h + MARKER_BYTES }));
+        assert_eq!(pipe.read_unwritten(8, h + MARKER_BYTES + 3990, 10), Some(vec![3u8; 10]));
+    }
+}

@@ -71,3 +71,8 @@ pub const BATCH_ENTRIES_MAX: usize = 1_000_000;
 /// recently sent and recently read bodies, so that a receive soon after a
 /// send reads no file. Entries larger than the cap are not cached.
 pub const BODY_CACHE_BYTES_DEFAULT: usize = 64 << 20;
+
+/// Bytes of a checkpoint read at a time by recovery (a window grows only to
+/// hold one frame larger than this). Checkpoints hold the bodies, so they are
+/// as large as the live data and are never read whole.
+pub const CHECKPOINT_READ_WINDOW_BYTES: usize = 32 << 20;

@@ -26,7 +26,7 @@ use crate::bodies::{checkpoint_file, segment_file};
 use crate::codec::{
     decode_file_header, decode_frame, find_next_frame, FrameError, CHECKPOINT_MAGIC, FILE_HEADER_BYTES, FRAME_HEADER_BYTES, SEGMENT_MAGIC,
 };
-use crate::io::{read_all, write_all_at, Io};
+use crate::io::{write_all_at, Io};
 use crate::limits::{CHECKPOINTS_KEPT, CHECKPOINT_READ_WINDOW_BYTES, RECORD_BYTES_MAX};
 use crate::pipe::segment_name;
 use crate::record::{tag, Record};
@@ -222,9 +222,12 @@ fn load_checkpoint_in_windows(io: &dyn Io, dir: &Path, n: u64, window: usize) ->
     let mut base = 0u64;
     let mut window = window;
     let largest = RECORD_BYTES_MAX + FRAME_HEADER_BYTES + FILE_HEADER_BYTES;
+    // One buffer for every window: a fresh large allocation per window
+    // would fault in a gigabyte of new pages for a gigabyte of checkpoint.
+    let mut buf = Vec::new();
     loop {
         let want = usize::try_from((len - base).min(window as u64)).unwrap_or(window);
-        let buf = read_range(f.as_ref(), base, want).map_err(|e| io_err(&format!("read {CHECKPOINT_DIR}/{name}"), e))?;
+        read_range(f.as_ref(), base, want, &mut buf).map_err(|e| io_err(&format!("read {CHECKPOINT_DIR}/{name}"), e))?;
         let eof = buf.len() < want || base + buf.len() as u64 >= len;
         match parser.feed(&buf, base, len, eof) {
             Err(rej) => return Ok(Err(rej)),
@@ -238,9 +241,10 @@ fn load_checkpoint_in_windows(io: &dyn Io, dir: &Path, n: u64, window: usize) ->
     }
 }
 
-/// Reads up to `len` bytes at `offset` (fewer only at the end of the file).
-fn read_range(f: &dyn crate::io::IoFile, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; len];
+/// Reads up to `len` bytes at `offset` into `buf` (fewer only at the end of
+/// the file), reusing its allocation.
+fn read_range(f: &dyn crate::io::IoFile, offset: u64, len: usize, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    buf.resize(len, 0);
     let mut at = 0usize;
     while at < len {
         match f.read_at(&mut buf[at..], offset + at as u64) {
@@ -251,7 +255,7 @@ fn read_range(f: &dyn crate::io::IoFile, offset: u64, len: usize) -> std::io::Re
         }
     }
     buf.truncate(at);
-    Ok(buf)
+    Ok(())
 }
 
 /// Validates a whole checkpoint held in memory (salvage).
@@ -500,12 +504,16 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
     }
     let mut next_segment = base;
     report.clean_shutdown = true;
+    // One buffer for every segment (see `load_checkpoint`).
+    let mut buf = Vec::new();
     for (i, &s) in segs.iter().enumerate() {
         let is_last = i + 1 == segs.len();
         let name = format!("{LOG_DIR}/{}", segment_name(s));
         let path = log_dir.join(segment_name(s));
         let f = io.open(&path, false).map_err(|e| io_err(&format!("open {name}"), e))?;
-        let buf = read_all(f.as_ref()).map_err(|e| io_err(&format!("read {name}"), e))?;
+        let len = f.len().map_err(|e| io_err(&format!("read {name}"), e))?;
+        let len = usize::try_from(len).map_err(|_| io_err(&format!("read {name}"), std::io::Error::other("file too large to read")))?;
+        read_range(f.as_ref(), 0, len, &mut buf).map_err(|e| io_err(&format!("read {name}"), e))?;
         let end = scan_segment(&name, &buf, s, is_last, &mut catalog, &mut report.records_replayed)?;
         report.segments_replayed += 1;
         let (valid_end, trusted, sealed) = match end {
@@ -638,7 +646,7 @@ mod tests {
         }
         let ck = store.checkpoint().await.unwrap();
         store.close().await.unwrap();
-        let whole = read_all(fs.as_io().open(&dir.join(&ck.file), false).unwrap().as_ref()).unwrap();
+        let whole = crate::io::read_all(fs.as_io().open(&dir.join(&ck.file), false).unwrap().as_ref()).unwrap();
         let expected = messages_of(&parse_checkpoint(&whole, ck.start_segment).ok().unwrap());
         assert_eq!(expected.len(), 50);
         // Windows smaller than one frame grow; others cut frames anywhere.

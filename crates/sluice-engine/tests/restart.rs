@@ -100,7 +100,8 @@ async fn given_many_messages_restart_from_checkpoint_and_from_log_should_restore
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        for line in text.lines().filter(|l| l.starts_with("probe:")) {
+        // libtest prints "test restart_rss_probe ... " before the output.
+        for line in text.lines().filter_map(|l| l.find("probe:").map(|i| &l[i..])) {
             println!("{line}");
         }
         assert!(out.status.success(), "probe failed: {text} {}", String::from_utf8_lossy(&out.stderr));

@@ -576,8 +576,11 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
 
 /// Deletes checkpoints beyond the newest `CHECKPOINTS_KEPT` and segments older
 /// than the oldest kept checkpoint (never one at or above `writer_floor`, the
-/// lowest segment the writer may still write).
-pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64) -> Result<(u64, u64), StoreError> {
+/// lowest segment the writer may still write), and never a file a live body
+/// handle points into (`referenced`, by `BodyRef::file`): that would reclaim
+/// a live message (R5). Checkpoints repoint every handle they copy before
+/// pruning, so a referenced file here is a bug; it is kept and logged.
+pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64, referenced: &dyn Fn(u32) -> bool) -> Result<(u64, u64), StoreError> {
     let listing = list(io, dir)?;
     let ck_dir = dir.join(CHECKPOINT_DIR);
     let log_dir = dir.join(LOG_DIR);
@@ -590,6 +593,10 @@ pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64) -> Result<(u64, 
     let mut removed_ck = 0;
     for &n in &listing.checkpoints {
         if !keep.contains(&n) {
+            if referenced(checkpoint_file(n)) {
+                tracing::error!(target: "sluice_engine", "not pruning {CHECKPOINT_DIR}/{}: live message bodies still point into it", checkpoint_name(n));
+                continue;
+            }
             io.remove(&ck_dir.join(checkpoint_name(n))).map_err(|e| io_err("remove old checkpoint", e))?;
             removed_ck += 1;
         }
@@ -601,6 +608,10 @@ pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64) -> Result<(u64, 
     let mut removed_seg = 0;
     for &s in &listing.segments {
         if s < floor {
+            if referenced(segment_file(s)) {
+                tracing::error!(target: "sluice_engine", "not pruning {LOG_DIR}/{}: live message bodies still point into it", segment_name(s));
+                continue;
+            }
             io.remove(&log_dir.join(segment_name(s))).map_err(|e| io_err("remove old segment", e))?;
             removed_seg += 1;
         }
@@ -614,6 +625,27 @@ pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64) -> Result<(u64, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_files_live_handles_point_into_prune_should_keep_them() {
+        let fs = crate::FaultIo::new();
+        let io = fs.as_io();
+        let dir = std::path::PathBuf::from("/data");
+        io.create_dir_all(&dir.join(LOG_DIR)).unwrap();
+        io.create_dir_all(&dir.join(CHECKPOINT_DIR)).unwrap();
+        for n in 1..=4 {
+            io.open(&dir.join(LOG_DIR).join(segment_name(n)), true).unwrap();
+        }
+        for n in 1..=3 {
+            io.open(&dir.join(CHECKPOINT_DIR).join(checkpoint_name(n)), true).unwrap();
+        }
+        // Checkpoints 3 and 2 are kept; checkpoint 1 and segment 1 would go.
+        let live = [segment_file(1), checkpoint_file(1)];
+        assert_eq!(prune(io.as_ref(), &dir, 10, &|f| live.contains(&f)).unwrap(), (0, 0));
+        let l = list(io.as_ref(), &dir).unwrap();
+        assert_eq!((l.segments, l.checkpoints), (vec![1, 2, 3, 4], vec![1, 2, 3]));
+        assert_eq!(prune(io.as_ref(), &dir, 10, &|_| false).unwrap(), (1, 1));
+    }
     use crate::{FaultIo, LogOptions, LogStore};
     use sluice_store::{NewMessage, NewQueue, QueueConfig, QueueName, Store};
 

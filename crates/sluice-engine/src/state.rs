@@ -105,6 +105,19 @@ pub(crate) fn transform(mut m: CoreMessage, mode: TransferMode, source: QueueId,
 }
 
 impl Catalog {
+    /// The files (`BodyRef::file`) live message bodies point into.
+    pub fn referenced_files(&self) -> std::collections::HashSet<u32> {
+        let mut files = std::collections::HashSet::new();
+        for slot in self.slots.values() {
+            slot.core.lock().q.for_each_payload_mut(|p| {
+                if let Payload::Stored(r) = p {
+                    files.insert(r.file);
+                }
+            });
+        }
+        files
+    }
+
     fn slot(&self, id: QueueId) -> Option<Arc<Slot>> {
         self.slots.get(&id).cloned()
     }

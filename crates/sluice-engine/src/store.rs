@@ -83,7 +83,8 @@ impl LogStore {
         }
         let io = opts.io.clone();
         let rec = recover(io.as_ref(), dir)?;
-        if let Err(e) = prune(io.as_ref(), dir, rec.next_segment) {
+        let referenced = rec.catalog.referenced_files();
+        if let Err(e) = prune(io.as_ref(), dir, rec.next_segment, &|f| referenced.contains(&f)) {
             tracing::warn!(target: "sluice_engine", "pruning old files at open: {e}");
         }
         tracing::info!(
@@ -281,6 +282,9 @@ impl Inner {
         // moves between two queues while they are repointed one at a time.
         // Messages sent since the snapshot point into segments the prune
         // keeps (>= start_segment).
+        // The same pass notes every file still referenced, which prune keeps
+        // whatever else it decides.
+        let mut referenced = std::collections::HashSet::new();
         {
             let repoint_started = Instant::now();
             let _e = self.epoch.write();
@@ -291,6 +295,7 @@ impl Inner {
                         if let Some(n) = written.relocations.get(&(r.file, r.offset)) {
                             *r = *n;
                         }
+                        referenced.insert(r.file);
                     }
                 });
             }
@@ -298,7 +303,9 @@ impl Inner {
         }
         let this_file = checkpoint_file(start_segment);
         drop(written.relocations);
-        let (_, segments_pruned) = prune(self.io.as_ref(), &self.dir, self.pipe.writer_segment())?;
+        // A message sent after the repoint lands in a segment >= the writer's,
+        // which prune never touches.
+        let (_, segments_pruned) = prune(self.io.as_ref(), &self.dir, self.pipe.writer_segment(), &|f| referenced.contains(&f))?;
         self.bodies.forget_files(|f| f == this_file || (f & CHECKPOINT_FILE_BIT == 0 && u64::from(f) >= start_segment));
         Ok(CheckpointReport {
             file: written.file,

@@ -142,13 +142,13 @@
 //! costs about 80 bytes per live message while a checkpoint runs (FIXME:
 //! per-queue vectors in sequence order would halve it). A body that
 //! cannot be read fails the checkpoint (nothing pruned). Two generations
-//! are kept and older segments deleted, so disk use is about 2 × live data
-//! + 2 × `checkpoint_every_bytes`. Open file handles are kept until a prune;
+//! are kept and older segments deleted, so disk use is about 2 × live
+//! data plus 2 × `checkpoint_every_bytes`. Open file handles are kept until a prune;
 //! a removed file stays readable through one. Recovery reads a checkpoint
 //! in 32 MiB windows (`limits::CHECKPOINT_READ_WINDOW_BYTES`), never whole:
 //! it is as large as the live bodies. Measured (release, 1 M messages of
-//! 1 KiB, 2 shared cores): checkpoint 7.6–9.2 s for 1.09 GB, of which the
-//! freeze (snapshot plus repoint) 0.75–1.1 s, blocking writers meanwhile.
+//! 1 KiB, 2 shared cores): checkpoint 7.6–10.5 s for 1.09 GB, of which the
+//! freeze (snapshot plus repoint) 0.75–1.7 s, blocking writers meanwhile.
 //!
 //! # Restart time (measured, release, 1 M messages of 1 KiB, one queue)
 //! From the checkpoint 1.45–1.54 s reopened in the same process and

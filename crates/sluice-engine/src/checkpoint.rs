@@ -19,7 +19,9 @@ use crate::io::{write_all_at, Io};
 use crate::limits::{CHECKPOINT_MESSAGES_PER_RECORD, CHECKPOINT_RECORD_BYTES_TARGET};
 use crate::record::{message_bytes, Record};
 use crate::recovery::{checkpoint_name, CHECKPOINT_DIR};
-use sluice_store::queue_core::{CoreMessage, DedupEntry};
+use crate::bodies::{checkpoint_file, Bodies};
+use sluice_store::queue_core::{BodyRef, CoreMessage, DedupEntry, Payload};
+use std::collections::HashMap;
 use sluice_store::{MoveTask, QueueInfo, QueueName, StoreError};
 use std::path::Path;
 use std::time::Duration;
@@ -64,13 +66,31 @@ fn io_err(what: &str, e: std::io::Error) -> StoreError {
     StoreError::Unavailable(format!("checkpoint: {what}: {e}"))
 }
 
-/// Writes `snap` durably; `cancelled` is polled between chunks (shutdown).
+/// Where each body the checkpoint copied now lives, by its old place
+/// (file, offset): the store repoints live handles with it before pruning.
+pub(crate) type Relocations = HashMap<(u32, u64), BodyRef>;
+
+/// What `write_checkpoint` wrote.
+pub(crate) struct Written {
+    pub file: String,
+    pub bytes: u64,
+    pub queues: u64,
+    pub messages: u64,
+    pub relocations: Relocations,
+}
+
+/// Writes `snap` durably, reading each body through `bodies`; `cancelled`
+/// is polled between chunks (shutdown). A body that cannot be read fails the
+/// checkpoint (the log keeps everything; nothing is pruned).
 pub(crate) fn write_checkpoint(
     io: &dyn Io,
     dir: &Path,
     snap: Snapshot,
+    bodies: &Bodies,
     cancelled: &dyn Fn() -> bool,
-) -> Result<(String, u64, u64, u64), StoreError> {
+) -> Result<Written, StoreError> {
+    let this_file = checkpoint_file(snap.start_segment);
+    let mut relocations = Relocations::new();
     let ck_dir = dir.join(CHECKPOINT_DIR);
     let name = checkpoint_name(snap.start_segment);
     let tmp = ck_dir.join(format!("{name}.tmp"));
@@ -93,40 +113,62 @@ pub(crate) fn write_checkpoint(
             }
             Ok(())
         };
-        let mut put = |rec: Record, buf: &mut Vec<u8>| {
-            rec.encode(buf);
+        let mut put = |rec: Record, buf: &mut Vec<u8>, positions: Option<&mut Vec<usize>>| {
+            rec.encode_with(buf, positions);
             records += 1;
         };
-        put(Record::CheckpointBegin { start_segment: snap.start_segment, next_queue_id: snap.next_queue_id }, &mut buf);
+        put(Record::CheckpointBegin { start_segment: snap.start_segment, next_queue_id: snap.next_queue_id }, &mut buf, None);
         for QueueSnapshot { info, next_seq, messages, dedup } in snap.queues {
             let id = info.id;
             nq += 1;
-            put(Record::CheckpointQueue { info, next_seq }, &mut buf);
+            put(Record::CheckpointQueue { info, next_seq }, &mut buf, None);
             let mut chunk = Vec::new();
+            let mut olds = Vec::new();
             let mut chunk_bytes = 0usize;
-            for m in messages {
+            let mut positions = Vec::new();
+            // Encodes a chunk with its bodies in memory and notes where each
+            // body lands in this file.
+            let mut put_chunk = |chunk: Vec<CoreMessage>, olds: &mut Vec<Payload>, buf: &mut Vec<u8>, at: u64| {
+                positions.clear();
+                let lens: Vec<(u32, u32)> = chunk
+                    .iter()
+                    .map(|m| {
+                        let b = m.payload.inline().expect("resolved");
+                        (b.len() as u32, crc32c::crc32c(b))
+                    })
+                    .collect();
+                put(Record::CheckpointMessages { queue: id, messages: chunk }, buf, Some(&mut positions));
+                for ((old, pos), (len, crc)) in olds.drain(..).zip(&positions).zip(lens) {
+                    if let Payload::Stored(r) = old {
+                        relocations.insert((r.file, r.offset), BodyRef { file: this_file, offset: at + *pos as u64, len, crc });
+                    }
+                }
+            };
+            for mut m in messages {
                 nm += 1;
-                chunk_bytes += message_bytes(m.payload.len(), m.group_id.as_deref(), m.dedup_id.as_deref());
+                let bytes = bodies.get_uncached(&m.payload)?;
+                chunk_bytes += message_bytes(bytes.len(), m.group_id.as_deref(), m.dedup_id.as_deref());
+                olds.push(std::mem::replace(&mut m.payload, Payload::Inline(bytes)));
                 chunk.push(m);
                 if chunk.len() >= CHECKPOINT_MESSAGES_PER_RECORD || chunk_bytes >= CHECKPOINT_RECORD_BYTES_TARGET {
-                    put(Record::CheckpointMessages { queue: id, messages: std::mem::take(&mut chunk) }, &mut buf);
+                    put_chunk(std::mem::take(&mut chunk), &mut olds, &mut buf, at);
                     chunk_bytes = 0;
                     flush(&mut buf, &mut at, false)?;
                 }
             }
             if !chunk.is_empty() {
-                put(Record::CheckpointMessages { queue: id, messages: chunk }, &mut buf);
+                put_chunk(chunk, &mut olds, &mut buf, at);
             }
             for part in dedup.chunks(CHECKPOINT_MESSAGES_PER_RECORD) {
-                put(Record::CheckpointDedup { queue: id, entries: part.to_vec() }, &mut buf);
+                put(Record::CheckpointDedup { queue: id, entries: part.to_vec() }, &mut buf, None);
             }
             flush(&mut buf, &mut at, false)?;
         }
         for (name, at_ms) in snap.deleted {
-            put(Record::CheckpointDeletedName { name, at_ms }, &mut buf);
+            put(Record::CheckpointDeletedName { name, at_ms }, &mut buf, None);
         }
         for t in snap.move_tasks {
-            put(Record::CheckpointMoveTask(t), &mut buf);
+            put(Record::CheckpointMoveTask(t), &mut buf, None);
         }
         Record::CheckpointEnd { records }.encode(&mut buf);
         flush(&mut buf, &mut at, true)?;
@@ -135,10 +177,10 @@ pub(crate) fn write_checkpoint(
     })();
     drop(f);
     match result {
-        Ok((bytes, nq, nm)) => {
+        Ok((bytes, queues, messages)) => {
             io.rename(&tmp, &path).map_err(|e| io_err("rename", e))?;
             io.fsync_dir(&ck_dir).map_err(|e| io_err("fsync directory", e))?;
-            Ok((format!("{CHECKPOINT_DIR}/{name}"), bytes, nq, nm))
+            Ok(Written { file: format!("{CHECKPOINT_DIR}/{name}"), bytes, queues, messages, relocations })
         }
         Err(e) => {
             let _ = io.remove(&tmp);

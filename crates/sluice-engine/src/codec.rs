@@ -174,6 +174,10 @@ impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
     }
+    /// Bytes read so far (the offset of the next field in the payload).
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
     /// Bytes not read yet.
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos

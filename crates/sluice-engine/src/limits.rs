@@ -66,3 +66,13 @@ pub const RECEIVE_MAX: usize = 100_000;
 
 /// Receipts or visibility changes one call may carry.
 pub const BATCH_ENTRIES_MAX: usize = 1_000_000;
+
+/// Default byte cap of the message body cache (`LogOptions::body_cache_bytes`):
+/// recently sent and recently read bodies, so that a receive soon after a
+/// send reads no file. Entries larger than the cap are not cached.
+pub const BODY_CACHE_BYTES_DEFAULT: usize = 64 << 20;
+
+/// Bytes of a checkpoint read at a time by recovery (a window grows only to
+/// hold one frame larger than this). Checkpoints hold the bodies, so they are
+/// as large as the live data and are never read whole.
+pub const CHECKPOINT_READ_WINDOW_BYTES: usize = 32 << 20;

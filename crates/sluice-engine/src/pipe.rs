@@ -78,13 +78,30 @@ impl Ticket {
     }
 }
 
-struct Batch {
+/// Records bound for one segment, starting at byte `start` of it. The first
+/// `MARKER_BYTES` are a slot the writer fills with a `SyncedThrough` marker,
+/// so that every byte's position in the segment is known at append time.
+pub(crate) struct Batch {
     segment: u64,
+    start: u64,
     bytes: Vec<u8>,
 }
 
+/// Size of an encoded `SyncedThrough` record (frame header + u64).
+pub(crate) const MARKER_BYTES: u64 = crate::codec::FRAME_HEADER_BYTES as u64 + 8;
+
+/// Where an appended record begins: segment number and byte offset in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Position {
+    pub segment: u64,
+    pub offset: u64,
+}
+
 pub(crate) struct PipeState {
-    batches: VecDeque<Batch>,
+    batches: VecDeque<Arc<Batch>>,
+    /// The batches of the writer's current round, until they are written:
+    /// readers of bodies find bytes here that are not in the file yet.
+    writing: Vec<Arc<Batch>>,
     waiters: Vec<Waiter>,
     pending_bytes: usize,
     appended: u64,
@@ -139,6 +156,7 @@ impl Pipe {
         Pipe {
             st: Mutex::new(PipeState {
                 batches: VecDeque::new(),
+                writing: Vec::new(),
                 waiters: Vec::new(),
                 pending_bytes: 0,
                 appended: 0,
@@ -187,35 +205,69 @@ impl Pipe {
     /// Appends one encoded record (or several, concatenated) and returns the
     /// ticket that completes when it is durable.
     pub fn append(&self, bytes: Vec<u8>) -> Ticket {
+        self.append_at(bytes).0
+    }
+
+    /// `append`, also returning where the record's first byte will be in the
+    /// log (`None` when it was refused). The position is fixed here: the
+    /// writer writes every batch at the offset reserved for it, so a body's
+    /// handle can be made before the bytes reach the file.
+    pub fn append_at(&self, bytes: Vec<u8>) -> (Ticket, Option<Position>) {
         assert!(!bytes.is_empty());
         let (tx, rx) = oneshot::channel();
         let mut st = self.st.lock();
         if let Some(f) = &st.failed {
-            return Ticket::Ready(Err(StoreError::Unavailable(format!("log stopped after an I/O error: {f}"))));
+            return (Ticket::Ready(Err(StoreError::Unavailable(format!("log stopped after an I/O error: {f}")))), None);
         }
         if st.closing {
-            return Ticket::Ready(Err(unavailable("store closed")));
+            return (Ticket::Ready(Err(unavailable("store closed"))), None);
         }
         let len = bytes.len() as u64;
-        if st.segment_len > FILE_HEADER_BYTES as u64 && st.segment_len + len > self.segment_bytes {
+        if st.segment_len > FILE_HEADER_BYTES as u64 && st.segment_len + len + MARKER_BYTES > self.segment_bytes {
             st.segment += 1;
             st.segment_len = FILE_HEADER_BYTES as u64;
         }
+        let segment = st.segment;
+        // A batch still waiting for the writer (not shared with it) grows;
+        // otherwise a new batch starts with its marker slot.
+        let extend = match st.batches.back_mut() {
+            Some(b) => b.segment == segment && Arc::get_mut(b).is_some(),
+            None => false,
+        };
+        if !extend {
+            let start = st.segment_len;
+            st.batches.push_back(Arc::new(Batch { segment, start, bytes: vec![0u8; MARKER_BYTES as usize] }));
+            st.segment_len += MARKER_BYTES;
+            st.pending_bytes += MARKER_BYTES as usize;
+        }
+        let offset = st.segment_len;
+        let b = Arc::get_mut(st.batches.back_mut().expect("a batch")).expect("batch not shared");
+        b.bytes.extend_from_slice(&bytes);
         st.segment_len += len;
         st.pending_bytes += bytes.len();
         st.since_checkpoint += len;
         st.appended += 1;
-        let segment = st.segment;
-        match st.batches.back_mut() {
-            Some(b) if b.segment == segment => b.bytes.extend_from_slice(&bytes),
-            _ => st.batches.push_back(Batch { segment, bytes }),
-        }
         st.waiters.push(tx);
         drop(st);
         self.counters.records.fetch_add(1, Ordering::Relaxed);
         self.counters.bytes.fetch_add(len, Ordering::Relaxed);
         self.writer_cv.notify_one();
-        Ticket::Wait(rx)
+        (Ticket::Wait(rx), Some(Position { segment, offset }))
+    }
+
+    /// Copies `len` bytes at `offset` of `segment` when they are appended but
+    /// not written to the file yet (`None`: they are in the file, or were
+    /// never appended).
+    pub fn read_unwritten(&self, segment: u64, offset: u64, len: usize) -> Option<Vec<u8>> {
+        let st = self.st.lock();
+        st.batches.iter().chain(st.writing.iter()).find_map(|b| {
+            let end = b.start + b.bytes.len() as u64;
+            if b.segment != segment || offset < b.start || offset + len as u64 > end {
+                return None;
+            }
+            let at = (offset - b.start) as usize;
+            Some(b.bytes[at..at + len].to_vec())
+        })
     }
 
     /// A ticket that completes when everything appended so far is durable.
@@ -347,6 +399,7 @@ impl Pipe {
                 let _ = w.send(Err(StoreError::Unavailable(format!("log stopped after an I/O error: {msg}"))));
             }
             stm.batches.clear();
+            stm.writing.clear();
             stm.pending_bytes = 0;
         }
         drop(st);
@@ -355,7 +408,7 @@ impl Pipe {
 }
 
 enum Work {
-    Write { batches: VecDeque<Batch>, waiters: Vec<Waiter>, taken_upto: u64, retry: bool },
+    Write { batches: VecDeque<Arc<Batch>>, waiters: Vec<Waiter>, taken_upto: u64, retry: bool },
     Sync,
     Close,
     Exit,
@@ -375,7 +428,7 @@ struct OpenSegment {
 struct WriteFail {
     no_space: bool,
     why: String,
-    unwritten: VecDeque<Batch>,
+    unwritten: VecDeque<Arc<Batch>>,
     written_bytes: usize,
 }
 
@@ -415,6 +468,7 @@ impl Writer {
                 if st.resume_requested || Instant::now() >= self.retry_at {
                     st.resume_requested = false;
                     let batches = std::mem::take(&mut st.batches);
+                    st.writing = batches.iter().cloned().collect();
                     let taken_upto = st.appended;
                     return Work::Write { batches, waiters: Vec::new(), taken_upto, retry: true };
                 }
@@ -424,6 +478,7 @@ impl Writer {
             }
             if !st.batches.is_empty() || !st.waiters.is_empty() {
                 let batches = std::mem::take(&mut st.batches);
+                st.writing = batches.iter().cloned().collect();
                 let waiters = std::mem::take(&mut st.waiters);
                 let taken_upto = st.appended;
                 return Work::Write { batches, waiters, taken_upto, retry: false };
@@ -469,7 +524,7 @@ impl Writer {
         }
     }
 
-    fn round(&mut self, batches: VecDeque<Batch>, waiters: Vec<Waiter>, taken_upto: u64, retry: bool) {
+    fn round(&mut self, batches: VecDeque<Arc<Batch>>, waiters: Vec<Waiter>, taken_upto: u64, retry: bool) {
         self.pipe.counters.rounds.fetch_add(1, Ordering::Relaxed);
         let total: usize = batches.iter().map(|b| b.bytes.len()).sum();
         match self.write_batches(batches) {
@@ -479,6 +534,7 @@ impl Writer {
                 self.retry_at = Instant::now() + self.pipe.enospc_retry;
                 let mut st = self.pipe.st.lock();
                 st.pending_bytes = st.pending_bytes.saturating_sub(f.written_bytes);
+                st.writing.clear();
                 for b in f.unwritten.into_iter().rev() {
                     st.batches.push_front(b);
                 }
@@ -513,6 +569,7 @@ impl Writer {
             }
         }
         let mut st = self.pipe.st.lock();
+        st.writing.clear();
         st.pending_bytes = st.pending_bytes.saturating_sub(total);
         st.completed = st.completed.max(taken_upto);
         if retry {
@@ -535,7 +592,7 @@ impl Writer {
         }
     }
 
-    fn write_batches(&mut self, mut batches: VecDeque<Batch>) -> Result<(), WriteFail> {
+    fn write_batches(&mut self, mut batches: VecDeque<Arc<Batch>>) -> Result<(), WriteFail> {
         let mut written_bytes = 0usize;
         while let Some(b) = batches.pop_front() {
             if self.seg.as_ref().map(|s| s.no) != Some(b.segment) {
@@ -546,24 +603,27 @@ impl Writer {
             }
             let seg = self.seg.as_mut().expect("segment open after roll");
             let start = seg.end;
-            let mut buf = Vec::new();
-            if seg.synced > seg.marked {
-                Record::SyncedThrough { offset: seg.synced }.encode(&mut buf);
+            // The pipe reserved this batch's place; the writer writes nothing
+            // else into a segment but its seal, so the two never disagree.
+            if start != b.start {
+                let why = format!("batch of {} would be written at {start}, reserved at {}", segment_name(seg.no), b.start);
+                batches.push_front(b);
+                return Err(WriteFail { no_space: false, why, unwritten: batches, written_bytes });
             }
-            let res = if buf.is_empty() {
-                write_all_at(seg.file.as_ref(), &b.bytes, start)
-            } else {
-                write_all_at(seg.file.as_ref(), &buf, start).and_then(|()| {
-                    write_all_at(seg.file.as_ref(), &b.bytes, start + buf.len() as u64).map_err(|(e, n)| (e, n + buf.len() as u64))
-                })
-            };
+            // Fill the marker slot: everything before `synced` was fsynced
+            // (an unchanged offset repeats a claim already made, harmlessly).
+            let mut buf = Vec::new();
+            Record::SyncedThrough { offset: seg.synced }.encode(&mut buf);
+            assert_eq!(buf.len() as u64, MARKER_BYTES);
+            let rest = &b.bytes[buf.len()..];
+            let res = write_all_at(seg.file.as_ref(), &buf, start).and_then(|()| {
+                write_all_at(seg.file.as_ref(), rest, start + buf.len() as u64).map_err(|(e, n)| (e, n + buf.len() as u64))
+            });
             match res {
                 Ok(()) => {
-                    if !buf.is_empty() {
-                        seg.marked = seg.synced;
-                    }
+                    seg.marked = seg.synced;
                     seg.sealed = false;
-                    seg.end = start + (buf.len() + b.bytes.len()) as u64;
+                    seg.end = start + b.bytes.len() as u64;
                     written_bytes += b.bytes.len();
                 }
                 Err((e, n)) => {
@@ -661,5 +721,28 @@ impl Writer {
         if let Err((_, why)) = self.seal() {
             self.pipe.fail_stop(format!("at close: {why}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_appended_records_positions_are_fixed_and_unwritten_bytes_readable() {
+        // No writer thread: everything stays in the pipe.
+        let pipe = Pipe::new(FsyncPolicy::Always, 4096, None, Duration::from_secs(1), 7);
+        let (_, a) = pipe.append_at(vec![1u8; 100]);
+        let (_, b) = pipe.append_at(vec![2u8; 50]);
+        let h = FILE_HEADER_BYTES as u64;
+        assert_eq!(a, Some(Position { segment: 7, offset: h + MARKER_BYTES }));
+        assert_eq!(b, Some(Position { segment: 7, offset: h + MARKER_BYTES + 100 }));
+        assert_eq!(pipe.read_unwritten(7, h + MARKER_BYTES + 100, 50), Some(vec![2u8; 50]));
+        assert_eq!(pipe.read_unwritten(7, h + MARKER_BYTES + 90, 20), Some([vec![1u8; 10], vec![2u8; 10]].concat()));
+        assert_eq!(pipe.read_unwritten(8, h + MARKER_BYTES, 1), None);
+        // A record that does not fit rolls to the next segment, at a new batch.
+        let (_, c) = pipe.append_at(vec![3u8; 4000]);
+        assert_eq!(c, Some(Position { segment: 8, offset: h + MARKER_BYTES }));
+        assert_eq!(pipe.read_unwritten(8, h + MARKER_BYTES + 3990, 10), Some(vec![3u8; 10]));
     }
 }

@@ -43,8 +43,8 @@
 
 use crate::codec::{begin_frame, end_frame, DecodeError, PutExt, Reader};
 use crate::limits::{QUEUE_ID_MAX, SEQ_MAX, TIME_MS_MAX};
-use bytes::Bytes;
-use sluice_store::queue_core::{CoreMessage, DedupEntry, MessageState};
+use crate::bodies::UNLOCATED;
+use sluice_store::queue_core::{BodyRef, CoreMessage, DedupEntry, MessageState, Payload};
 use sluice_store::{MoveTask, QueueId, QueueInfo, QueueName};
 
 /// Record type tags; see the module table.
@@ -265,8 +265,10 @@ fn get_time(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
     r.u64_max(TIME_MS_MAX, "time out of range")
 }
 
-/// Encodes one message with its full state.
-pub fn put_message(out: &mut Vec<u8>, m: &CoreMessage) {
+/// Encodes one message with its full state. Its payload must be in memory
+/// (`Payload::Inline`): writers resolve handles before encoding. When
+/// `bodies` is given, the offset in `out` of the payload bytes is pushed.
+pub fn put_message(out: &mut Vec<u8>, m: &CoreMessage, bodies: Option<&mut Vec<usize>>) {
     out.put_u64(m.seq);
     out.put_u128(m.message_id);
     out.put_u64(m.sent_ms);
@@ -291,11 +293,18 @@ pub fn put_message(out: &mut Vec<u8>, m: &CoreMessage) {
     }
     out.put_opt_string(m.group_id.as_deref());
     out.put_opt_string(m.dedup_id.as_deref());
-    out.put_blob(&m.payload);
+    let payload = m.payload.inline().expect("a message is encoded with its payload in memory");
+    // `put_blob` writes a u32 length, then the bytes.
+    if let Some(b) = bodies {
+        b.push(out.len() + 4);
+    }
+    out.put_blob(payload);
 }
 
-/// Decodes one message; the payload is copied out so that the record buffer
-/// (a whole segment) is not kept alive by it.
+/// Decodes one message. The payload is not copied: it becomes a
+/// `Payload::Stored` handle whose `file` is `UNLOCATED` and whose `offset`
+/// is relative to the start of the record's payload, with the CRC32C of the
+/// bytes; `Record::locate_bodies` turns it into a file position.
 pub fn get_message(r: &mut Reader<'_>) -> Result<CoreMessage, DecodeError> {
     let seq = r.u64_max(SEQ_MAX, "sequence number out of range")?;
     let message_id = r.u128()?;
@@ -317,9 +326,12 @@ pub fn get_message(r: &mut Reader<'_>) -> Result<CoreMessage, DecodeError> {
         1 => Some(dl),
         _ => return Err(DecodeError("bad option tag")),
     };
-    let group_id = r.opt_string()?;
-    let dedup_id = r.opt_string()?;
-    let payload = Bytes::copy_from_slice(r.blob()?);
+    let group_id = r.opt_string()?.map(std::sync::Arc::<str>::from);
+    let dedup_id = r.opt_string()?.map(String::into_boxed_str);
+    let body_at = r.pos() + 4;
+    let body = r.blob()?;
+    let len = u32::try_from(body.len()).map_err(|_| DecodeError("payload too long"))?;
+    let payload = Payload::Stored(BodyRef { file: UNLOCATED, offset: body_at as u64, len, crc: crc32c::crc32c(body) });
     Ok(CoreMessage {
         message_id,
         payload,
@@ -339,10 +351,10 @@ pub fn message_bytes(payload: usize, group: Option<&str>, dedup: Option<&str>) -
     MESSAGE_MIN_BYTES + group.map_or(0, |s| s.len() + 4) + dedup.map_or(0, |s| s.len() + 4) + payload
 }
 
-fn put_messages(out: &mut Vec<u8>, ms: &[CoreMessage]) {
+fn put_messages(out: &mut Vec<u8>, ms: &[CoreMessage], mut bodies: Option<&mut Vec<usize>>) {
     out.put_count(ms.len());
     for m in ms {
-        put_message(out, m);
+        put_message(out, m, bodies.as_deref_mut());
     }
 }
 
@@ -451,6 +463,13 @@ impl Record {
 
     /// Appends the record as one frame to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_with(out, None);
+    }
+
+    /// Appends the record as one frame to `out`; when `bodies` is given,
+    /// pushes the offset in `out` of each message payload (in message order)
+    /// so that the caller can locate them in the file.
+    pub fn encode_with(&self, out: &mut Vec<u8>, bodies: Option<&mut Vec<usize>>) {
         let start = begin_frame(out);
         match self {
             Record::QueueCreated(info) | Record::QueueUpdated(info) => put_json(out, info),
@@ -460,12 +479,12 @@ impl Record {
             }
             Record::MessagesSent { queue, messages, dedup } => {
                 out.put_u64(*queue);
-                put_messages(out, messages);
+                put_messages(out, messages, bodies);
                 put_dedup(out, dedup);
             }
             Record::CheckpointMessages { queue, messages } => {
                 out.put_u64(*queue);
-                put_messages(out, messages);
+                put_messages(out, messages, bodies);
             }
             Record::CheckpointDedup { queue, entries } => {
                 out.put_u64(*queue);
@@ -601,18 +620,43 @@ impl Record {
         r.finish()?;
         Ok(rec)
     }
+
+    /// The messages a record carries with their payloads (sends and
+    /// checkpoint chunks), for locating or resolving bodies.
+    pub fn messages_mut(&mut self) -> Option<&mut Vec<CoreMessage>> {
+        match self {
+            Record::MessagesSent { messages, .. } | Record::CheckpointMessages { messages, .. } => Some(messages),
+            _ => None,
+        }
+    }
+
+    /// Turns the handles `decode` left relative to the record's payload into
+    /// positions in `file`, whose record payload starts at `payload_offset`.
+    pub fn locate_bodies(&mut self, file: u32, payload_offset: u64) {
+        if let Some(ms) = self.messages_mut() {
+            for m in ms {
+                if let Payload::Stored(r) = &mut m.payload {
+                    if r.file == UNLOCATED {
+                        r.file = file;
+                        r.offset += payload_offset;
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use crate::codec::decode_frame;
     use std::collections::BTreeMap;
 
     fn msg(seq: u64) -> CoreMessage {
         CoreMessage {
             message_id: 0xdead_beef_u128 << 64 | u128::from(seq),
-            payload: Bytes::from(format!("payload-{seq}")),
+            payload: Payload::Inline(Bytes::from(format!("payload-{seq}"))),
             sent_ms: 1_700_000_000_000,
             seq,
             receive_count: 3,
@@ -705,7 +749,18 @@ mod tests {
             rec.encode(&mut out);
             let f = decode_frame(&out).unwrap();
             assert_eq!(f.size, out.len());
-            let back = Record::decode(f.kind, f.payload).unwrap();
+            let mut back = Record::decode(f.kind, f.payload).unwrap();
+            // Decoding leaves payloads on disk: read them back from the
+            // frame, checking the handle's CRC, to compare with the original.
+            if let Some(ms) = back.messages_mut() {
+                for m in ms {
+                    let Payload::Stored(r) = m.payload else { panic!("decoded payload not a handle") };
+                    assert_eq!(r.file, UNLOCATED);
+                    let bytes = &f.payload[r.offset as usize..r.offset as usize + r.len as usize];
+                    assert_eq!(crc32c::crc32c(bytes), r.crc);
+                    m.payload = Payload::Inline(Bytes::copy_from_slice(bytes));
+                }
+            }
             assert_eq!(format!("{rec:?}"), format!("{back:?}"));
         }
     }

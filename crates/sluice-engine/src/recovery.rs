@@ -22,9 +22,12 @@
 //!   kill -9, or after a failed fsync whose pages the kernel marked clean) are
 //!   made durable before anything new depends on them.
 
-use crate::codec::{decode_file_header, decode_frame, find_next_frame, FrameError, CHECKPOINT_MAGIC, FILE_HEADER_BYTES, SEGMENT_MAGIC};
-use crate::io::{read_all, write_all_at, Io};
-use crate::limits::CHECKPOINTS_KEPT;
+use crate::bodies::{checkpoint_file, segment_file};
+use crate::codec::{
+    decode_file_header, decode_frame, find_next_frame, FrameError, CHECKPOINT_MAGIC, FILE_HEADER_BYTES, FRAME_HEADER_BYTES, SEGMENT_MAGIC,
+};
+use crate::io::{write_all_at, Io};
+use crate::limits::{CHECKPOINTS_KEPT, CHECKPOINT_READ_WINDOW_BYTES, RECORD_BYTES_MAX};
 use crate::pipe::segment_name;
 use crate::record::{tag, Record};
 use crate::state::Catalog;
@@ -201,58 +204,152 @@ pub(crate) struct Rejection {
 }
 
 /// Loads and fully validates a checkpoint file into a fresh catalog.
+///
+/// The file is read in windows of `CHECKPOINT_READ_WINDOW_BYTES` (grown only
+/// for a frame larger than that), never whole: with bodies in the
+/// checkpoint it is about as large as the live data, and recovery must not
+/// need that much memory.
 pub(crate) fn load_checkpoint(io: &dyn Io, dir: &Path, n: u64) -> Result<Result<Catalog, Rejection>, StoreError> {
+    load_checkpoint_in_windows(io, dir, n, CHECKPOINT_READ_WINDOW_BYTES)
+}
+
+fn load_checkpoint_in_windows(io: &dyn Io, dir: &Path, n: u64, window: usize) -> Result<Result<Catalog, Rejection>, StoreError> {
     let name = checkpoint_name(n);
     let path = dir.join(CHECKPOINT_DIR).join(&name);
     let f = io.open(&path, false).map_err(|e| io_err(&format!("open {CHECKPOINT_DIR}/{name}"), e))?;
-    let buf = read_all(f.as_ref()).map_err(|e| io_err(&format!("read {CHECKPOINT_DIR}/{name}"), e))?;
-    Ok(parse_checkpoint(&buf, n))
+    let len = f.len().map_err(|e| io_err(&format!("read {CHECKPOINT_DIR}/{name}"), e))?;
+    let mut parser = CheckpointParser::new(n);
+    let mut base = 0u64;
+    let mut window = window;
+    let largest = RECORD_BYTES_MAX + FRAME_HEADER_BYTES + FILE_HEADER_BYTES;
+    // One buffer for every window: a fresh large allocation per window
+    // would fault in a gigabyte of new pages for a gigabyte of checkpoint.
+    let mut buf = Vec::new();
+    loop {
+        let want = usize::try_from((len - base).min(window as u64)).unwrap_or(window);
+        read_range(f.as_ref(), base, want, &mut buf).map_err(|e| io_err(&format!("read {CHECKPOINT_DIR}/{name}"), e))?;
+        let eof = buf.len() < want || base + buf.len() as u64 >= len;
+        match parser.feed(&buf, base, len, eof) {
+            Err(rej) => return Ok(Err(rej)),
+            Ok(Fed::Finished) => return Ok(Ok(parser.catalog)),
+            Ok(Fed::Consumed(0)) if window >= largest => {
+                return Ok(Err(Rejection { offset: base, reason: "frame larger than any record".into() }));
+            }
+            Ok(Fed::Consumed(0)) => window = (window * 2).min(largest),
+            Ok(Fed::Consumed(k)) => base += k as u64,
+        }
+    }
 }
 
-pub(crate) fn parse_checkpoint(buf: &[u8], n: u64) -> Result<Catalog, Rejection> {
-    let reject = |offset: usize, reason: &str| Rejection { offset: offset as u64, reason: reason.to_string() };
-    match decode_file_header(CHECKPOINT_MAGIC, buf) {
-        Ok(m) if m == n => {}
-        Ok(_) => return Err(reject(0, "header names another segment")),
-        Err(FrameError::Incomplete) => return Err(reject(0, "header cut short")),
-        Err(FrameError::Invalid(r)) => return Err(reject(0, r)),
-    }
-    let mut catalog = Catalog::default();
-    let mut count = 0u64;
-    with_frames(buf, FILE_HEADER_BYTES, |frames| {
-        for item in frames {
-            let (pos, size, rec) = match item {
-                FrameItem::Record { pos, size, rec } => (pos, size, rec),
-                FrameItem::Bad { pos, incomplete: true } | FrameItem::End { pos } => {
-                    return Err(reject(pos, "cut short before its end record"));
-                }
-                FrameItem::Bad { pos, incomplete: false } => return Err(reject(pos, "bad frame (checksum, magic or length)")),
-            };
-            let rec = rec.map_err(|e| reject(pos, e.0))?;
-            match (&rec, count) {
-                (Record::CheckpointBegin { start_segment, .. }, 0) if *start_segment == n => {}
-                (_, 0) => return Err(reject(pos, "does not start with its begin record")),
-                (Record::CheckpointBegin { .. }, _) => return Err(reject(pos, "second begin record")),
-                (Record::CheckpointEnd { records }, _) => {
-                    if *records != count {
-                        return Err(reject(pos, "record count mismatch"));
-                    }
-                    if pos + size != buf.len() {
-                        return Err(reject(pos + size, "bytes after the end record"));
-                    }
-                    return Ok(());
-                }
-                (r, _) if !(tag::CHECKPOINT_BEGIN..=tag::CHECKPOINT_DEDUP).contains(&r.tag()) => {
-                    return Err(reject(pos, "log record inside a checkpoint"))
-                }
-                _ => {}
-            }
-            catalog.apply(rec).map_err(|r| reject(pos, r))?;
-            count += 1;
+/// Reads up to `len` bytes at `offset` into `buf` (fewer only at the end of
+/// the file), reusing its allocation.
+fn read_range(f: &dyn crate::io::IoFile, offset: u64, len: usize, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    buf.resize(len, 0);
+    let mut at = 0usize;
+    while at < len {
+        match f.read_at(&mut buf[at..], offset + at as u64) {
+            Ok(0) => break,
+            Ok(k) => at += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-        Err(reject(buf.len(), "cut short before its end record"))
-    })?;
-    Ok(catalog)
+    }
+    buf.truncate(at);
+    Ok(())
+}
+
+/// Validates a whole checkpoint held in memory (salvage).
+pub(crate) fn parse_checkpoint(buf: &[u8], n: u64) -> Result<Catalog, Rejection> {
+    let mut parser = CheckpointParser::new(n);
+    match parser.feed(buf, 0, buf.len() as u64, true)? {
+        Fed::Finished => Ok(parser.catalog),
+        Fed::Consumed(_) => Err(Rejection { offset: buf.len() as u64, reason: "cut short before its end record".into() }),
+    }
+}
+
+/// What one window of a checkpoint gave.
+enum Fed {
+    /// The end record was reached and checked.
+    Finished,
+    /// Whole frames up to this many bytes of the window were applied; the
+    /// next window starts there.
+    Consumed(usize),
+}
+
+/// The checks and the catalog of a checkpoint being read window by window.
+struct CheckpointParser {
+    n: u64,
+    catalog: Catalog,
+    count: u64,
+    header_done: bool,
+}
+
+impl CheckpointParser {
+    fn new(n: u64) -> Self {
+        Self { n, catalog: Catalog::default(), count: 0, header_done: false }
+    }
+
+    /// Applies the whole frames of `buf`, which holds the file's bytes from
+    /// `base`; `total` is the file's length and `eof` says `buf` reaches it.
+    fn feed(&mut self, buf: &[u8], base: u64, total: u64, eof: bool) -> Result<Fed, Rejection> {
+        let reject = |offset: u64, reason: &str| Rejection { offset, reason: reason.to_string() };
+        let mut start = 0;
+        if !self.header_done {
+            match decode_file_header(CHECKPOINT_MAGIC, buf) {
+                Ok(m) if m == self.n => {}
+                Ok(_) => return Err(reject(0, "header names another segment")),
+                Err(FrameError::Incomplete) => return Err(reject(0, "header cut short")),
+                Err(FrameError::Invalid(r)) => return Err(reject(0, r)),
+            }
+            self.header_done = true;
+            start = FILE_HEADER_BYTES;
+        }
+        let n = self.n;
+        let (catalog, count) = (&mut self.catalog, &mut self.count);
+        with_frames(buf, start, |frames| {
+            for item in frames {
+                let (pos, size, rec) = match item {
+                    FrameItem::Record { pos, size, rec } => (pos, size, rec),
+                    FrameItem::Bad { pos, incomplete: true } | FrameItem::End { pos } => {
+                        if eof {
+                            return Err(reject(base + pos as u64, "cut short before its end record"));
+                        }
+                        return Ok(Fed::Consumed(pos));
+                    }
+                    FrameItem::Bad { pos, incomplete: false } => {
+                        return Err(reject(base + pos as u64, "bad frame (checksum, magic or length)"))
+                    }
+                };
+                let at = base + pos as u64;
+                let rec = rec.map_err(|e| reject(at, e.0))?;
+                match (&rec, *count) {
+                    (Record::CheckpointBegin { start_segment, .. }, 0) if *start_segment == n => {}
+                    (_, 0) => return Err(reject(at, "does not start with its begin record")),
+                    (Record::CheckpointBegin { .. }, _) => return Err(reject(at, "second begin record")),
+                    (Record::CheckpointEnd { records }, _) => {
+                        if *records != *count {
+                            return Err(reject(at, "record count mismatch"));
+                        }
+                        if at + size as u64 != total {
+                            return Err(reject(at + size as u64, "bytes after the end record"));
+                        }
+                        return Ok(Fed::Finished);
+                    }
+                    (r, _) if !(tag::CHECKPOINT_BEGIN..=tag::CHECKPOINT_DEDUP).contains(&r.tag()) => {
+                        return Err(reject(at, "log record inside a checkpoint"))
+                    }
+                    _ => {}
+                }
+                let mut rec = rec;
+                rec.locate_bodies(checkpoint_file(n), at + FRAME_HEADER_BYTES as u64);
+                catalog.apply(rec).map_err(|r| reject(at, r))?;
+                *count += 1;
+            }
+            // The walk always ends with `End` or `Bad`; reaching here means
+            // the iterator stopped early, which it never does.
+            Err(reject(base + buf.len() as u64, "cut short before its end record"))
+        })
+    }
 }
 
 enum SegmentEnd {
@@ -323,11 +420,12 @@ fn scan_segment(file: &str, buf: &[u8], no: u64, is_last: bool, catalog: &mut Ca
                     sealed = true;
                 }
                 ref r if (tag::CHECKPOINT_BEGIN..=tag::CHECKPOINT_DEDUP).contains(&r.tag()) => return Err(corrupt(file, pos as u64)),
-                r => {
+                mut r => {
                     // Nothing is ever written after a seal.
                     if sealed {
                         return Err(corrupt(file, pos as u64));
                     }
+                    r.locate_bodies(segment_file(no), (pos + FRAME_HEADER_BYTES) as u64);
                     catalog.apply(r).map_err(|_| corrupt(file, pos as u64))?;
                     *records += 1;
                 }
@@ -406,12 +504,16 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
     }
     let mut next_segment = base;
     report.clean_shutdown = true;
+    // One buffer for every segment (see `load_checkpoint`).
+    let mut buf = Vec::new();
     for (i, &s) in segs.iter().enumerate() {
         let is_last = i + 1 == segs.len();
         let name = format!("{LOG_DIR}/{}", segment_name(s));
         let path = log_dir.join(segment_name(s));
         let f = io.open(&path, false).map_err(|e| io_err(&format!("open {name}"), e))?;
-        let buf = read_all(f.as_ref()).map_err(|e| io_err(&format!("read {name}"), e))?;
+        let len = f.len().map_err(|e| io_err(&format!("read {name}"), e))?;
+        let len = usize::try_from(len).map_err(|_| io_err(&format!("read {name}"), std::io::Error::other("file too large to read")))?;
+        read_range(f.as_ref(), 0, len, &mut buf).map_err(|e| io_err(&format!("read {name}"), e))?;
         let end = scan_segment(&name, &buf, s, is_last, &mut catalog, &mut report.records_replayed)?;
         report.segments_replayed += 1;
         let (valid_end, trusted, sealed) = match end {
@@ -474,8 +576,11 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
 
 /// Deletes checkpoints beyond the newest `CHECKPOINTS_KEPT` and segments older
 /// than the oldest kept checkpoint (never one at or above `writer_floor`, the
-/// lowest segment the writer may still write).
-pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64) -> Result<(u64, u64), StoreError> {
+/// lowest segment the writer may still write), and never a file a live body
+/// handle points into (`referenced`, by `BodyRef::file`): that would reclaim
+/// a live message (R5). Checkpoints repoint every handle they copy before
+/// pruning, so a referenced file here is a bug; it is kept and logged.
+pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64, referenced: &dyn Fn(u32) -> bool) -> Result<(u64, u64), StoreError> {
     let listing = list(io, dir)?;
     let ck_dir = dir.join(CHECKPOINT_DIR);
     let log_dir = dir.join(LOG_DIR);
@@ -488,6 +593,10 @@ pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64) -> Result<(u64, 
     let mut removed_ck = 0;
     for &n in &listing.checkpoints {
         if !keep.contains(&n) {
+            if referenced(checkpoint_file(n)) {
+                tracing::error!(target: "sluice_engine", "not pruning {CHECKPOINT_DIR}/{}: live message bodies still point into it", checkpoint_name(n));
+                continue;
+            }
             io.remove(&ck_dir.join(checkpoint_name(n))).map_err(|e| io_err("remove old checkpoint", e))?;
             removed_ck += 1;
         }
@@ -499,6 +608,10 @@ pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64) -> Result<(u64, 
     let mut removed_seg = 0;
     for &s in &listing.segments {
         if s < floor {
+            if referenced(segment_file(s)) {
+                tracing::error!(target: "sluice_engine", "not pruning {LOG_DIR}/{}: live message bodies still point into it", segment_name(s));
+                continue;
+            }
             io.remove(&log_dir.join(segment_name(s))).map_err(|e| io_err("remove old segment", e))?;
             removed_seg += 1;
         }
@@ -507,4 +620,71 @@ pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64) -> Result<(u64, 
         io.fsync_dir(&log_dir).map_err(|e| io_err("fsync log directory", e))?;
     }
     Ok((removed_ck, removed_seg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_files_live_handles_point_into_prune_should_keep_them() {
+        let fs = crate::FaultIo::new();
+        let io = fs.as_io();
+        let dir = std::path::PathBuf::from("/data");
+        io.create_dir_all(&dir.join(LOG_DIR)).unwrap();
+        io.create_dir_all(&dir.join(CHECKPOINT_DIR)).unwrap();
+        for n in 1..=4 {
+            io.open(&dir.join(LOG_DIR).join(segment_name(n)), true).unwrap();
+        }
+        for n in 1..=3 {
+            io.open(&dir.join(CHECKPOINT_DIR).join(checkpoint_name(n)), true).unwrap();
+        }
+        // Checkpoints 3 and 2 are kept; checkpoint 1 and segment 1 would go.
+        let live = [segment_file(1), checkpoint_file(1)];
+        assert_eq!(prune(io.as_ref(), &dir, 10, &|f| live.contains(&f)).unwrap(), (0, 0));
+        let l = list(io.as_ref(), &dir).unwrap();
+        assert_eq!((l.segments, l.checkpoints), (vec![1, 2, 3, 4], vec![1, 2, 3]));
+        assert_eq!(prune(io.as_ref(), &dir, 10, &|_| false).unwrap(), (1, 1));
+    }
+    use crate::{FaultIo, LogOptions, LogStore};
+    use sluice_store::{NewMessage, NewQueue, QueueConfig, QueueName, Store};
+
+    fn messages_of(c: &Catalog) -> Vec<String> {
+        let mut ids: Vec<_> = c.slots.keys().copied().collect();
+        ids.sort_unstable();
+        ids.iter().flat_map(|id| c.slots[id].core.lock().q.messages().into_iter().map(|m| format!("{m:?}")).collect::<Vec<_>>()).collect()
+    }
+
+    #[tokio::test]
+    async fn given_small_read_windows_checkpoint_should_load_exactly_as_when_read_whole() {
+        let fs = FaultIo::new();
+        let dir = std::path::PathBuf::from("/data");
+        let store = LogStore::open(&dir, LogOptions { checkpoint_every_bytes: None, ..LogOptions::new(fs.as_io()) }).unwrap();
+        let new = NewQueue {
+            name: QueueName::new("000000000000", "q"),
+            region: "us-east-1".into(),
+            attributes: Default::default(),
+            config: QueueConfig::default(),
+            tags: Default::default(),
+            refuse_if_deleted_after_ms: 0,
+        };
+        let id = match store.create_queue(new, 1).await.unwrap() {
+            sluice_store::CreateOutcome::Created(i) => i.id,
+            other => panic!("{other:?}"),
+        };
+        for i in 0..50u128 {
+            let payload = bytes::Bytes::from(vec![b'a' + (i % 26) as u8; 100 + i as usize * 37]);
+            store.send(id, vec![NewMessage { message_id: i, payload, delay_secs: 0, group_id: None, dedup_id: None }], 1).await.unwrap();
+        }
+        let ck = store.checkpoint().await.unwrap();
+        store.close().await.unwrap();
+        let whole = crate::io::read_all(fs.as_io().open(&dir.join(&ck.file), false).unwrap().as_ref()).unwrap();
+        let expected = messages_of(&parse_checkpoint(&whole, ck.start_segment).ok().unwrap());
+        assert_eq!(expected.len(), 50);
+        // Windows smaller than one frame grow; others cut frames anywhere.
+        for window in [64, 1000, 4096, 1 << 20] {
+            let got = load_checkpoint_in_windows(fs.as_io().as_ref(), &dir, ck.start_segment, window).unwrap().ok().unwrap();
+            assert_eq!(messages_of(&got), expected, "window {window}");
+        }
+    }
 }

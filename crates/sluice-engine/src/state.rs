@@ -10,7 +10,8 @@
 
 use crate::record::{Record, Transfer, TransferMode};
 use parking_lot::{Mutex, RwLock};
-use sluice_store::queue_core::{CoreMessage, DedupEntry, MessageState, QueueCore};
+use crate::bodies::Bodies;
+use sluice_store::queue_core::{CoreMessage, DedupEntry, MessageState, Payload, QueueCore};
 use sluice_store::{MoveTask, QueueId, QueueInfo, QueueName, StoredMessage};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -64,7 +65,7 @@ pub(crate) fn set_next_seq(q: &mut QueueCore, next_seq: u64) {
     }
     q.insert(CoreMessage {
         message_id: 0,
-        payload: bytes::Bytes::new(),
+        payload: Payload::Inline(bytes::Bytes::new()),
         sent_ms: 0,
         seq: next_seq - 1,
         receive_count: 0,
@@ -104,6 +105,19 @@ pub(crate) fn transform(mut m: CoreMessage, mode: TransferMode, source: QueueId,
 }
 
 impl Catalog {
+    /// The files (`BodyRef::file`) live message bodies point into.
+    pub fn referenced_files(&self) -> std::collections::HashSet<u32> {
+        let mut files = std::collections::HashSet::new();
+        for slot in self.slots.values() {
+            slot.core.lock().q.for_each_payload_mut(|p| {
+                if let Payload::Stored(r) = p {
+                    files.insert(r.file);
+                }
+            });
+        }
+        files
+    }
+
     fn slot(&self, id: QueueId) -> Option<Arc<Slot>> {
         self.slots.get(&id).cloned()
     }
@@ -327,8 +341,9 @@ pub struct StateDump {
 impl Catalog {
     /// Dumps the state; due messages are promoted at `now_ms` first so that a
     /// promotion done by a read (which is not logged) does not show up as a
-    /// difference.
-    pub fn dump(&self, now_ms: u64) -> StateDump {
+    /// difference. Payloads are read through `bodies`; one that cannot be
+    /// read shows as `<unreadable: why>` (a dump is for tests and diagnostics).
+    pub fn dump(&self, now_ms: u64, bodies: &Bodies) -> StateDump {
         let mut ids: Vec<QueueId> = self.slots.keys().copied().collect();
         ids.sort_unstable();
         let queues = ids
@@ -338,7 +353,15 @@ impl Catalog {
                 let info = (**slot.info.read()).clone();
                 let mut c = slot.core.lock();
                 c.q.promote(now_ms);
-                let messages = c.q.messages().into_iter().map(|m| MessageDump { message: m.to_stored(), state: m.state }).collect();
+                let messages = c
+                    .q
+                    .messages()
+                    .into_iter()
+                    .map(|m| {
+                        let payload = bodies.get(&m.payload).unwrap_or_else(|e| bytes::Bytes::from(format!("<unreadable: {e}>")));
+                        MessageDump { message: m.to_stored_with(payload), state: m.state }
+                    })
+                    .collect();
                 let mut dedup: Vec<(String, DedupEntry)> = c.q.dedup_entries().into_iter().filter(|(_, e)| e.expires_ms > now_ms).collect();
                 dedup.sort_by(|a, b| (a.1.expires_ms, &a.0).cmp(&(b.1.expires_ms, &b.0)));
                 QueueDump { info, next_seq: c.q.next_seq(), messages, dedup }

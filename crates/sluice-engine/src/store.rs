@@ -19,6 +19,7 @@
 //! epoch lock and may see effects not yet durable; they never acknowledge a
 //! write.
 
+use crate::bodies::{checkpoint_file, segment_file, Bodies, CHECKPOINT_FILE_BIT};
 use crate::checkpoint::{write_checkpoint, CheckpointReport, QueueSnapshot, Snapshot};
 use crate::limits::{BATCH_ENTRIES_MAX, MOVE_BATCH_MAX, RECEIVE_MAX, RECORD_BYTES_MAX, SEGMENT_BYTES_MIN, SEND_BATCH_MAX};
 use crate::pipe::{Health, Pipe, Writer};
@@ -28,7 +29,7 @@ use crate::state::{transform, Catalog, Slot, SlotCore, StateDump};
 use crate::{LogOptions, LogStats};
 use async_trait::async_trait;
 use parking_lot::{Mutex, MutexGuard, RwLock};
-use sluice_store::queue_core::{dedup_key, CoreMessage, DedupEntry, ReceiveRules, DEDUP_WINDOW_MS};
+use sluice_store::queue_core::{dedup_key, BodyRef, CoreMessage, DedupEntry, Payload, ReceiveRules, DEDUP_WINDOW_MS};
 use sluice_store::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ use tokio::sync::Notify;
 
 pub(crate) struct Inner {
     io: Arc<dyn crate::Io>,
+    bodies: Bodies,
     dir: PathBuf,
     catalog: RwLock<Catalog>,
     epoch: RwLock<()>,
@@ -81,7 +83,8 @@ impl LogStore {
         }
         let io = opts.io.clone();
         let rec = recover(io.as_ref(), dir)?;
-        if let Err(e) = prune(io.as_ref(), dir, rec.next_segment) {
+        let referenced = rec.catalog.referenced_files();
+        if let Err(e) = prune(io.as_ref(), dir, rec.next_segment, &|f| referenced.contains(&f)) {
             tracing::warn!(target: "sluice_engine", "pruning old files at open: {e}");
         }
         tracing::info!(
@@ -96,6 +99,7 @@ impl LogStore {
         );
         let pipe = Arc::new(Pipe::new(opts.fsync, opts.segment_bytes, opts.checkpoint_every_bytes, opts.enospc_retry, rec.next_segment));
         let inner = Arc::new(Inner {
+            bodies: Bodies::new(io.clone(), dir.to_path_buf(), pipe.clone(), opts.body_cache_bytes),
             io: io.clone(),
             dir: dir.to_path_buf(),
             catalog: RwLock::new(rec.catalog),
@@ -185,7 +189,7 @@ impl LogStore {
 
     /// The whole logical state, with due messages promoted at `now_ms`.
     pub fn dump(&self, now_ms: u64) -> StateDump {
-        self.inner.catalog.read().dump(now_ms)
+        self.inner.catalog.read().dump(now_ms, &self.inner.bodies)
     }
 
     /// Flushes and fsyncs everything appended, stops the threads. Later
@@ -267,14 +271,52 @@ impl Inner {
             deleted.sort();
             Snapshot { start_segment, next_queue_id: c.next_id, queues, deleted, move_tasks: c.move_tasks.clone() }
         };
-        let freeze = started.elapsed();
+        let mut freeze = started.elapsed();
         let start_segment = snap.start_segment;
         let pipe = self.pipe.clone();
-        let (file, bytes, queues, messages) =
-            write_checkpoint(self.io.as_ref(), &self.dir, snap, &|| pipe.is_closing() || pipe.is_failed())?;
+        let written = write_checkpoint(self.io.as_ref(), &self.dir, snap, &self.bodies, &|| pipe.is_closing() || pipe.is_failed())?;
         self.checkpoints.fetch_add(1, Ordering::Relaxed);
-        let (_, segments_pruned) = prune(self.io.as_ref(), &self.dir, self.pipe.writer_segment())?;
-        Ok(CheckpointReport { file, start_segment, queues, messages, bytes, freeze, elapsed: started.elapsed(), segments_pruned })
+        // Point every handle the checkpoint copied at its copy before pruning
+        // deletes the files they pointed into (R5: no live message
+        // reclaimed). Under the epoch lock no operation runs, so no message
+        // moves between two queues while they are repointed one at a time.
+        // Messages sent since the snapshot point into segments the prune
+        // keeps (>= start_segment).
+        // The same pass notes every file still referenced, which prune keeps
+        // whatever else it decides.
+        let mut referenced = std::collections::HashSet::new();
+        {
+            let repoint_started = Instant::now();
+            let _e = self.epoch.write();
+            let c = self.catalog.read();
+            for slot in c.slots.values() {
+                slot.core.lock().q.for_each_payload_mut(|p| {
+                    if let Payload::Stored(r) = p {
+                        if let Some(n) = written.relocations.get(&(r.file, r.offset)) {
+                            *r = *n;
+                        }
+                        referenced.insert(r.file);
+                    }
+                });
+            }
+            freeze += repoint_started.elapsed();
+        }
+        let this_file = checkpoint_file(start_segment);
+        drop(written.relocations);
+        // A message sent after the repoint lands in a segment >= the writer's,
+        // which prune never touches.
+        let (_, segments_pruned) = prune(self.io.as_ref(), &self.dir, self.pipe.writer_segment(), &|f| referenced.contains(&f))?;
+        self.bodies.forget_files(|f| f == this_file || (f & CHECKPOINT_FILE_BIT == 0 && u64::from(f) >= start_segment));
+        Ok(CheckpointReport {
+            file: written.file,
+            start_segment,
+            queues: written.queues,
+            messages: written.messages,
+            bytes: written.bytes,
+            freeze,
+            elapsed: started.elapsed(),
+            segments_pruned,
+        })
     }
 }
 
@@ -502,7 +544,27 @@ impl Store for LogStore {
             let ticket = if sent.is_empty() {
                 s.pipe.barrier()
             } else {
-                s.pipe.append(encode(&Record::MessagesSent { queue: id, messages: sent, dedup }))
+                // The record carries the bodies; once the pipe has fixed its
+                // place in the log, the index keeps only handles to them.
+                let rec = Record::MessagesSent { queue: id, messages: sent, dedup };
+                let mut buf = Vec::new();
+                let mut at = Vec::with_capacity(n);
+                rec.encode_with(&mut buf, Some(&mut at));
+                let (ticket, pos) = s.pipe.append_at(buf);
+                if let (Some(pos), Record::MessagesSent { messages, .. }) = (pos, rec) {
+                    for (m, body_at) in messages.into_iter().zip(at) {
+                        let Payload::Inline(bytes) = m.payload else { continue };
+                        let r = BodyRef {
+                            file: segment_file(pos.segment),
+                            offset: pos.offset + body_at as u64,
+                            len: bytes.len() as u32,
+                            crc: crc32c::crc32c(&bytes),
+                        };
+                        s.bodies.remember(&r, bytes);
+                        c.q.set_payload(m.seq, Payload::Stored(r));
+                    }
+                }
+                ticket
             };
             (ticket, out)
         };
@@ -542,13 +604,17 @@ impl Store for LogStore {
                 attempt_id: params.attempt_id.as_deref(),
             };
             let r = src.q.receive(&rules, now_ms);
-            let messages: Vec<ReceivedMessage> = r
+            // Bodies are read after the queue locks are released (below).
+            let unresolved: Vec<(ReceivedMessage, Payload)> = r
                 .delivered
                 .iter()
                 .filter_map(|&seq| src.q.get(seq))
-                .map(|m| ReceivedMessage {
-                    message: m.to_stored(),
-                    receipt: Receipt { sequence_number: m.seq, generation: m.receive_count },
+                .map(|m| {
+                    let rm = ReceivedMessage {
+                        message: m.to_stored_with(bytes::Bytes::new()),
+                        receipt: Receipt { sequence_number: m.seq, generation: m.receive_count },
+                    };
+                    (rm, m.payload.clone())
                 })
                 .collect();
             let next_visible_ms = src.q.next_visible_ms();
@@ -575,13 +641,26 @@ impl Store for LogStore {
             } else {
                 s.pipe.barrier()
             };
-            (ticket, ReceiveOutcome { messages, next_visible_ms, over_limit: r.over_limit }, dead_n)
+            drop(guards);
+            // Still under the epoch lock, so no checkpoint can repoint the
+            // handles and prune their files meanwhile. A body that cannot be
+            // read fails the request (R13); its receive is already applied
+            // and logged, so the message reappears after the visibility
+            // timeout like any receive whose answer was lost.
+            let messages: Result<Vec<ReceivedMessage>, StoreError> = unresolved
+                .into_iter()
+                .map(|(mut rm, p)| {
+                    rm.message.payload = s.bodies.get(&p)?;
+                    Ok(rm)
+                })
+                .collect();
+            (ticket, messages.map(|messages| ReceiveOutcome { messages, next_visible_ms, over_limit: r.over_limit }), dead_n)
         };
         if let Some((d, _)) = &dlq {
             notify_n(&d.notify, dead_n);
         }
         ticket.wait().await?;
-        Ok(out)
+        out
     }
 
     async fn delete_messages(&self, id: QueueId, receipts: &[Receipt], now_ms: u64) -> Result<Vec<DeleteOutcome>, StoreError> {

@@ -1,14 +1,19 @@
 //! Goal: restart is fast and exact with many messages, and the figures the
 //! design promises are measured: restart time from a checkpoint (target < 2 s
-//! with 1 M messages) and from the log alone (R11: < 10 s), index memory per
-//! message, and sends/s with fsync=always for one sender and for 64 concurrent
-//! senders (group commit).
+//! with 1 M messages) and from the log alone (R11: < 10 s), memory per stored
+//! message with 1 KiB bodies (R16: bodies on disk, index only in memory), and
+//! sends/s with fsync=always for one sender and for 64 concurrent senders
+//! (group commit).
 //!
 //! Method: normally a small version (20 000 messages on `FaultIo`) checks
 //! that both restart paths give back every message; numbers are printed, never
 //! asserted (speed belongs to `sluice bench`). `SLUICE_LONG_TESTS=1` runs the
 //! 1 M message version on the real file system (run it with `--release
-//! -- --nocapture` to read the figures).
+//! -- --nocapture` to read the figures). The memory figure is taken in a
+//! fresh process (this test binary re-run as `restart_rss_probe`), which
+//! opens the data directory and reports its RSS minus that of an empty
+//! store: what a restarted server holds per message, free of whatever the
+//! loading process's allocator kept.
 
 mod common;
 
@@ -48,16 +53,16 @@ async fn given_many_messages_restart_from_checkpoint_and_from_log_should_restore
     let io: Arc<dyn sluice_engine::Io> = if long { Arc::new(StdIo) } else { fs.as_io() };
     let dir = if long { tmp.path().to_path_buf() } else { data_dir() };
     // Loading uses fsync=never: this test measures restarts, not commits.
-    let o = LogOptions { fsync: FsyncPolicy::Never, checkpoint_every_bytes: None, io, ..LogOptions::default() };
+    let o = LogOptions { fsync: FsyncPolicy::Never, checkpoint_every_bytes: None, io, body_cache_bytes: 0, ..LogOptions::default() };
 
     let rss0 = rss_bytes();
     let store = LogStore::open(&dir, o.clone()).unwrap();
     let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
     let t = Instant::now();
-    load(&store, q, n, 100).await;
+    load(&store, q, n, BODY_BYTES).await;
     let rss1 = rss_bytes();
     println!(
-        "loaded {n} messages of 100 bytes in {:?}; RSS grew {} bytes = {} bytes/message (payload and allocator included)",
+        "loaded {n} messages of {BODY_BYTES} bytes in {:?}; RSS grew {} bytes = {} bytes/message (no body cache; allocator included)",
         t.elapsed(),
         rss1.saturating_sub(rss0),
         rss1.saturating_sub(rss0) / n
@@ -83,7 +88,55 @@ async fn given_many_messages_restart_from_checkpoint_and_from_log_should_restore
     assert_eq!(store.counts(q, T0).await.unwrap().visible, n);
     let r = store.receive(q, params(10, 30), T0).await.unwrap();
     assert_eq!(r.messages.len(), 10);
-    assert_eq!(r.messages[0].message.payload.len(), 100);
+    assert_eq!(r.messages[0].message.payload.len(), BODY_BYTES);
+    store.close().await.unwrap();
+    drop(store);
+
+    if long {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "restart_rss_probe", "--nocapture", "--test-threads=1"])
+            .env(PROBE_DIR_VAR, &dir)
+            .env("SLUICE_PROBE_MESSAGES", n.to_string())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        // libtest prints "test restart_rss_probe ... " before the output.
+        for line in text.lines().filter_map(|l| l.find("probe:").map(|i| &l[i..])) {
+            println!("{line}");
+        }
+        assert!(out.status.success(), "probe failed: {text} {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// Body size of the restart test (R16: 1 KiB).
+const BODY_BYTES: usize = 1024;
+
+/// Set to a data directory, makes `restart_rss_probe` measure it.
+const PROBE_DIR_VAR: &str = "SLUICE_RSS_PROBE_DIR";
+
+/// Run by the restart test in a fresh process: opens an empty store, then
+/// the probe directory, and prints the RSS growth per message and the time
+/// to open. Does nothing when the variable is not set.
+#[test]
+fn restart_rss_probe() {
+    let Some(dir) = std::env::var_os(PROBE_DIR_VAR) else { return };
+    let n: u64 = std::env::var("SLUICE_PROBE_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let o = LogOptions { fsync: FsyncPolicy::Never, checkpoint_every_bytes: None, ..LogOptions::default() };
+    let empty = tempfile::tempdir().unwrap();
+    let warm = LogStore::open(empty.path(), o.clone()).unwrap();
+    drop(warm);
+    let rss0 = rss_bytes();
+    let t = Instant::now();
+    let store = LogStore::open(std::path::Path::new(&dir), o).unwrap();
+    let elapsed = t.elapsed();
+    let rss1 = rss_bytes();
+    println!(
+        "probe: fresh process opened {} messages in {elapsed:?}; RSS {} MiB, grew {} bytes = {} bytes/message",
+        store.recovery_report().messages,
+        rss1 >> 20,
+        rss1.saturating_sub(rss0),
+        rss1.saturating_sub(rss0) / n
+    );
 }
 
 /// sends/s with fsync=always on the real file system: one sender, then 64

@@ -30,13 +30,67 @@ pub enum MessageState {
     },
 }
 
+/// Where a message's payload (encoded body and attributes) lives on disk:
+/// `len` bytes at `offset` of an engine-chosen file, whose CRC32C is `crc`.
+///
+/// Only engines interpret `file` (the durable engine numbers segments and
+/// checkpoints in it); `QueueCore` just carries the handle. 20 bytes of data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BodyRef {
+    /// Byte offset of the payload in the file.
+    pub offset: u64,
+    /// The file, in the engine's numbering.
+    pub file: u32,
+    /// Payload length in bytes.
+    pub len: u32,
+    /// CRC32C of the payload bytes, checked on every read from disk.
+    pub crc: u32,
+}
+
+/// A message's payload: in memory (the in-memory engine), or a handle to
+/// bytes on disk that the engine resolves when a receive needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// The bytes themselves.
+    Inline(Bytes),
+    /// Where the bytes are.
+    Stored(BodyRef),
+}
+
+impl Payload {
+    /// The bytes, when held in memory.
+    pub fn inline(&self) -> Option<&Bytes> {
+        match self {
+            Payload::Inline(b) => Some(b),
+            Payload::Stored(_) => None,
+        }
+    }
+
+    /// Payload length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Payload::Inline(b) => b.len(),
+            Payload::Stored(r) => r.len as usize,
+        }
+    }
+
+    /// True for an empty payload.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A stored message with its delivery state.
+///
+/// This is the per-message index entry of every engine, so it is kept small:
+/// the payload is a handle in the durable engine, the group id is shared with
+/// the group index (`Arc<str>`), and the rare deduplication id is boxed.
 #[derive(Debug, Clone)]
 pub struct CoreMessage {
     /// MessageId.
     pub message_id: u128,
-    /// Encoded body and attributes.
-    pub payload: Bytes,
+    /// Encoded body and attributes, or where they are.
+    pub payload: Payload,
     /// Enqueue time.
     pub sent_ms: u64,
     /// Sequence number in this queue.
@@ -46,9 +100,9 @@ pub struct CoreMessage {
     /// First receive time, 0 when never received.
     pub first_receive_ms: u64,
     /// FIFO group.
-    pub group_id: Option<String>,
+    pub group_id: Option<Arc<str>>,
     /// FIFO deduplication id.
-    pub dedup_id: Option<String>,
+    pub dedup_id: Option<Box<str>>,
     /// Dead-letter source queue.
     pub dead_letter_source: Option<QueueId>,
     /// Delivery state.
@@ -56,19 +110,29 @@ pub struct CoreMessage {
 }
 
 impl CoreMessage {
-    /// The interface view of this message.
-    pub fn to_stored(&self) -> StoredMessage {
+    /// The interface view of this message, with its payload bytes (resolved
+    /// by the engine when the message holds a `Payload::Stored` handle).
+    pub fn to_stored_with(&self, payload: Bytes) -> StoredMessage {
         StoredMessage {
             message_id: self.message_id,
-            payload: self.payload.clone(),
+            payload,
             sent_ms: self.sent_ms,
             receive_count: self.receive_count,
             first_receive_ms: self.first_receive_ms,
             sequence_number: self.seq,
-            group_id: self.group_id.clone(),
-            dedup_id: self.dedup_id.clone(),
+            group_id: self.group_id.as_deref().map(str::to_string),
+            dedup_id: self.dedup_id.as_deref().map(str::to_string),
             dead_letter_source: self.dead_letter_source,
         }
+    }
+
+    /// The interface view of a message whose payload is in memory.
+    ///
+    /// Panics on a `Payload::Stored` handle: engines that store payloads
+    /// elsewhere resolve them and call `to_stored_with` (a programmer error).
+    pub fn to_stored(&self) -> StoredMessage {
+        let payload = self.payload.inline().expect("to_stored on a payload stored on disk: resolve it and use to_stored_with");
+        self.to_stored_with(payload.clone())
     }
 }
 
@@ -153,7 +217,9 @@ pub struct DedupEntry {
 #[derive(Debug, Default)]
 pub struct QueueCore {
     next_seq: u64,
-    messages: HashMap<u64, CoreMessage>,
+    /// Boxed: a hash table keeps 1/8 to 1/2 of its slots empty, and an
+    /// empty slot costs the key and a pointer here instead of a whole message.
+    messages: HashMap<u64, Box<CoreMessage>>,
     ungrouped: BTreeSet<u64>,
     groups: HashMap<Arc<str>, Group>,
     tenants: BTreeSet<(u32, u64, Arc<str>)>,
@@ -189,7 +255,7 @@ impl QueueCore {
 
     /// A stored message.
     pub fn get(&self, seq: u64) -> Option<&CoreMessage> {
-        self.messages.get(&seq)
+        self.messages.get(&seq).map(|m| &**m)
     }
 
     /// Builds a new message with the next sequence number (not yet inserted).
@@ -203,15 +269,46 @@ impl QueueCore {
         };
         CoreMessage {
             message_id: m.message_id,
-            payload: m.payload.clone(),
+            payload: Payload::Inline(m.payload.clone()),
             sent_ms: now_ms,
             seq,
             receive_count: 0,
             first_receive_ms: 0,
-            group_id: m.group_id.clone(),
-            dedup_id: m.dedup_id.clone(),
+            group_id: m.group_id.as_deref().map(|g| self.intern_group(g)),
+            dedup_id: m.dedup_id.as_deref().map(Box::from),
             dead_letter_source: None,
             state,
+        }
+    }
+
+    /// The shared name of group `g`: the group index's key when the group
+    /// exists, so that its messages share one allocation.
+    pub fn intern_group(&self, g: &str) -> Arc<str> {
+        match self.groups.get_key_value(g) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(g),
+        }
+    }
+
+    /// Replaces the payload of a stored message (the durable engine swaps
+    /// in-memory bytes for a handle once it knows where they are written,
+    /// and repoints handles after a checkpoint). Returns false when no
+    /// message has that sequence number.
+    pub fn set_payload(&mut self, seq: u64, payload: Payload) -> bool {
+        match self.messages.get_mut(&seq) {
+            Some(m) => {
+                m.payload = payload;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Visits every message's payload, in no particular order (the durable
+    /// engine repoints handles after a checkpoint).
+    pub fn for_each_payload_mut(&mut self, mut f: impl FnMut(&mut Payload)) {
+        for m in self.messages.values_mut() {
+            f(&mut m.payload);
         }
     }
 
@@ -222,8 +319,8 @@ impl QueueCore {
             self.next_seq = m.seq + 1;
         }
         let (seq, state, group) = (m.seq, m.state, m.group_id.clone());
-        self.messages.insert(seq, m);
-        self.index(seq, state, group.as_deref());
+        self.messages.insert(seq, Box::new(m));
+        self.index(seq, state, group.as_ref());
     }
 
     /// Gives a message moved in from another queue a fresh sequence number here.
@@ -234,14 +331,8 @@ impl QueueCore {
         m
     }
 
-    fn group_mut(&mut self, g: &str) -> (&mut Group, Arc<str>) {
-        if let Some((k, _)) = self.groups.get_key_value(g) {
-            let k = k.clone();
-            return (self.groups.get_mut(g).expect("present"), k);
-        }
-        let k: Arc<str> = Arc::from(g);
-        self.groups.insert(k.clone(), Group::default());
-        (self.groups.get_mut(g).expect("just inserted"), k)
+    fn group_mut(&mut self, g: &Arc<str>) -> &mut Group {
+        self.groups.entry(g.clone()).or_default()
     }
 
     /// Re-files a group in `tenants` and `fifo_ready` after its visible set
@@ -280,7 +371,7 @@ impl QueueCore {
         }
     }
 
-    fn index(&mut self, seq: u64, state: MessageState, group: Option<&str>) {
+    fn index(&mut self, seq: u64, state: MessageState, group: Option<&Arc<str>>) {
         match state {
             MessageState::Visible => {
                 self.visible_count += 1;
@@ -289,7 +380,7 @@ impl QueueCore {
                         self.ungrouped.insert(seq);
                     }
                     Some(g) => {
-                        self.group_mut(g).0.visible.insert(seq);
+                        self.group_mut(g).visible.insert(seq);
                         self.refile(g);
                     }
                 }
@@ -300,7 +391,7 @@ impl QueueCore {
             MessageState::Inflight { until_ms } => {
                 self.inflight.insert((until_ms, seq));
                 if let Some(g) = group {
-                    self.group_mut(g).0.inflight.insert(seq);
+                    self.group_mut(g).inflight.insert(seq);
                     self.refile(g);
                 }
             }
@@ -344,7 +435,7 @@ impl QueueCore {
         if let Some(m) = self.messages.get_mut(&seq) {
             m.state = state;
         }
-        self.index(seq, state, group.as_deref());
+        self.index(seq, state, group.as_ref());
     }
 
     /// Makes every delayed or in-flight message whose time has come visible.
@@ -365,7 +456,7 @@ impl QueueCore {
 
     /// Removes a message, whatever its state.
     pub fn remove(&mut self, seq: u64) -> Option<CoreMessage> {
-        let m = self.messages.remove(&seq)?;
+        let m = *self.messages.remove(&seq)?;
         self.unindex(seq, m.state, m.group_id.as_deref());
         Some(m)
     }
@@ -435,7 +526,7 @@ impl QueueCore {
         }
         let retention_ms = u64::from(rules.retention_secs) * 1000;
         // FIFO: the group being taken and the in-flight floor it had before.
-        let mut current: Option<(String, u64)> = None;
+        let mut current: Option<(Arc<str>, u64)> = None;
         while out.delivered.len() < rules.max {
             if self.inflight.len() >= rules.inflight_limit {
                 out.over_limit = true;
@@ -508,7 +599,7 @@ impl QueueCore {
 
     /// Checks a receipt against the message it names.
     pub fn check_receipt(&self, r: Receipt) -> Result<&CoreMessage, DeleteOutcome> {
-        let m = self.messages.get(&r.sequence_number).ok_or(DeleteOutcome::Gone)?;
+        let m = self.messages.get(&r.sequence_number).map(|m| &**m).ok_or(DeleteOutcome::Gone)?;
         if m.receive_count != r.generation {
             return Err(DeleteOutcome::Stale);
         }
@@ -611,7 +702,7 @@ impl QueueCore {
     pub fn take_visible(&mut self, max: usize, fifo: bool, now_ms: u64) -> Vec<CoreMessage> {
         self.promote(now_ms);
         let mut out = Vec::new();
-        let mut current: Option<(String, u64)> = None;
+        let mut current: Option<(Arc<str>, u64)> = None;
         while out.len() < max {
             let next = current.as_ref().and_then(|(g, limit)| self.next_in_group(g, *limit)).or_else(|| {
                 current = None;
@@ -652,7 +743,7 @@ impl QueueCore {
 
     /// Every message (for checkpoints and tests), in sequence order.
     pub fn messages(&self) -> Vec<&CoreMessage> {
-        let mut v: Vec<&CoreMessage> = self.messages.values().collect();
+        let mut v: Vec<&CoreMessage> = self.messages.values().map(|m| &**m).collect();
         v.sort_by_key(|m| m.seq);
         v
     }

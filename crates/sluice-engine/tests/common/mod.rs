@@ -35,13 +35,15 @@ pub fn data_dir() -> PathBuf {
     PathBuf::from("/data")
 }
 
-/// Options over `fs` with small segments so that rolls happen in short tests.
+/// Options over `fs` with small segments so that rolls happen in short
+/// tests, and a tiny body cache so that receives read bodies from the files.
 pub fn opts(fs: &FaultIo) -> LogOptions {
     LogOptions {
         fsync: FsyncPolicy::Always,
         segment_bytes: 16 << 10,
         checkpoint_every_bytes: None,
         enospc_retry: Duration::from_millis(20),
+        body_cache_bytes: 4 << 10,
         io: fs.as_io(),
     }
 }

@@ -133,14 +133,15 @@
 //! snapshot is written outside the lock as `checkpoint/N.ckpt` (tmp, fsync,
 //! rename, fsync dir), bodies included: each is read through its handle
 //! (bypassing the cache) and copied. Then, under the epoch lock again, every
-//! live handle that was copied is repointed into the checkpoint (a map from
-//! old (file, offset) to the new place), and only then are old files pruned:
-//! no pruned file is referenced by a live handle (R5), and messages sent
-//! since the snapshot point into segments ≥ N, which stay. The repoint pass
-//! also collects the files still referenced, and prune never removes one
-//! (a safety net; it logs an error if it ever has to). The relocation map
-//! costs about 80 bytes per live message while a checkpoint runs (FIXME:
-//! per-queue vectors in sequence order would halve it). A body that
+//! live handle that was copied is repointed into the checkpoint (found by
+//! queue and sequence number at the snapshot, and only if the handle is
+//! still the one copied; `checkpoint::Relocation`, 32 bytes per message
+//! while the checkpoint runs), the files any live handle still points into
+//! are collected, and only then are old files pruned, never a collected
+//! one: no live message is reclaimed (R5). A message moved to another queue
+//! while the checkpoint was written keeps its old handle, and its file
+//! stays until a later checkpoint copies it; messages sent since the
+//! snapshot point into segments ≥ N, which stay. A body that
 //! cannot be read fails the checkpoint (nothing pruned). Two generations
 //! are kept and older segments deleted, so disk use is about 2 × live
 //! data plus 2 × `checkpoint_every_bytes`. Open file handles are kept until a prune;

@@ -149,13 +149,14 @@
 //! in 32 MiB windows (`limits::CHECKPOINT_READ_WINDOW_BYTES`), never whole:
 //! it is as large as the live bodies. Measured (release, 1 M messages of
 //! 1 KiB, 2 shared cores): checkpoint 7.6–10.5 s for 1.09 GB, of which the
-//! freeze (snapshot plus repoint) 0.75–1.7 s, blocking writers meanwhile.
+//! freeze (snapshot, then repoint and referenced-file pass) 0.75–1.7 s,
+//! blocking writers meanwhile.
 //!
 //! # Restart time (measured, release, 1 M messages of 1 KiB, one queue)
-//! From the checkpoint 1.45–1.54 s reopened in the same process and
+//! From the checkpoint 1.45–2.06 s reopened in the same process and
 //! 2.0–2.5 s in a fresh process (the figure a restarted server sees; target
-//! < 2 s: borderline); from the log alone 2.7–3.2 s (R11: < 10 s). Load
-//! average 4–5 on the 2 shared cores during these runs. Recovery
+//! < 2 s: not reliably met); from the log alone 2.7–3.2 s (R11: < 10 s).
+//! Load average 4–5 on the 2 shared cores during these runs. Recovery
 //! decodes and checksums frames on a helper thread while the main thread
 //! rebuilds the index (`recovery::with_frames`), reusing one read buffer.
 //!

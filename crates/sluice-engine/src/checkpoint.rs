@@ -19,10 +19,9 @@ use crate::io::{write_all_at, Io};
 use crate::limits::{CHECKPOINT_MESSAGES_PER_RECORD, CHECKPOINT_RECORD_BYTES_TARGET};
 use crate::record::{message_bytes, Record};
 use crate::recovery::{checkpoint_name, CHECKPOINT_DIR};
-use crate::bodies::{checkpoint_file, Bodies};
-use sluice_store::queue_core::{BodyRef, CoreMessage, DedupEntry, Payload};
-use std::collections::HashMap;
-use sluice_store::{MoveTask, QueueInfo, QueueName, StoreError};
+use crate::bodies::Bodies;
+use sluice_store::queue_core::{CoreMessage, DedupEntry, Payload};
+use sluice_store::{MoveTask, QueueId, QueueInfo, QueueName, StoreError};
 use std::path::Path;
 use std::time::Duration;
 
@@ -66,9 +65,19 @@ fn io_err(what: &str, e: std::io::Error) -> StoreError {
     StoreError::Unavailable(format!("checkpoint: {what}: {e}"))
 }
 
-/// Where each body the checkpoint copied now lives, by its old place
-/// (file, offset): the store repoints live handles with it before pruning.
-pub(crate) type Relocations = HashMap<(u32, u64), BodyRef>;
+/// One body the checkpoint copied: the message's sequence number at the
+/// snapshot, where its body was, and where the copy is in this checkpoint
+/// (32 bytes; length and CRC do not change).
+pub(crate) struct Relocation {
+    pub seq: u64,
+    pub old_offset: u64,
+    pub new_offset: u64,
+    pub old_file: u32,
+}
+
+/// The relocations of each queue, in sequence order: the store repoints live
+/// handles with them before pruning.
+pub(crate) type Relocations = Vec<(QueueId, Vec<Relocation>)>;
 
 /// What `write_checkpoint` wrote.
 pub(crate) struct Written {
@@ -89,7 +98,6 @@ pub(crate) fn write_checkpoint(
     bodies: &Bodies,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Written, StoreError> {
-    let this_file = checkpoint_file(snap.start_segment);
     let mut relocations = Relocations::new();
     let ck_dir = dir.join(CHECKPOINT_DIR);
     let name = checkpoint_name(snap.start_segment);
@@ -126,21 +134,16 @@ pub(crate) fn write_checkpoint(
             let mut olds = Vec::new();
             let mut chunk_bytes = 0usize;
             let mut positions = Vec::new();
+            let mut moved = Vec::new();
             // Encodes a chunk with its bodies in memory and notes where each
             // body lands in this file.
             let mut put_chunk = |chunk: Vec<CoreMessage>, olds: &mut Vec<Payload>, buf: &mut Vec<u8>, at: u64| {
                 positions.clear();
-                let lens: Vec<(u32, u32)> = chunk
-                    .iter()
-                    .map(|m| {
-                        let b = m.payload.inline().expect("resolved");
-                        (b.len() as u32, crc32c::crc32c(b))
-                    })
-                    .collect();
+                let seqs: Vec<u64> = chunk.iter().map(|m| m.seq).collect();
                 put(Record::CheckpointMessages { queue: id, messages: chunk }, buf, Some(&mut positions));
-                for ((old, pos), (len, crc)) in olds.drain(..).zip(&positions).zip(lens) {
+                for ((old, pos), seq) in olds.drain(..).zip(&positions).zip(seqs) {
                     if let Payload::Stored(r) = old {
-                        relocations.insert((r.file, r.offset), BodyRef { file: this_file, offset: at + *pos as u64, len, crc });
+                        moved.push(Relocation { seq, old_offset: r.offset, new_offset: at + *pos as u64, old_file: r.file });
                     }
                 }
             };
@@ -159,6 +162,7 @@ pub(crate) fn write_checkpoint(
             if !chunk.is_empty() {
                 put_chunk(chunk, &mut olds, &mut buf, at);
             }
+            relocations.push((id, moved));
             for part in dedup.chunks(CHECKPOINT_MESSAGES_PER_RECORD) {
                 put(Record::CheckpointDedup { queue: id, entries: part.to_vec() }, &mut buf, None);
             }

@@ -133,14 +133,15 @@
 //! snapshot is written outside the lock as `checkpoint/N.ckpt` (tmp, fsync,
 //! rename, fsync dir), bodies included: each is read through its handle
 //! (bypassing the cache) and copied. Then, under the epoch lock again, every
-//! live handle that was copied is repointed into the checkpoint (a map from
-//! old (file, offset) to the new place), and only then are old files pruned:
-//! no pruned file is referenced by a live handle (R5), and messages sent
-//! since the snapshot point into segments ≥ N, which stay. The repoint pass
-//! also collects the files still referenced, and prune never removes one
-//! (a safety net; it logs an error if it ever has to). The relocation map
-//! costs about 80 bytes per live message while a checkpoint runs (FIXME:
-//! per-queue vectors in sequence order would halve it). A body that
+//! live handle that was copied is repointed into the checkpoint (found by
+//! queue and sequence number at the snapshot, and only if the handle is
+//! still the one copied; `checkpoint::Relocation`, 32 bytes per message
+//! while the checkpoint runs), the files any live handle still points into
+//! are collected, and only then are old files pruned, never a collected
+//! one: no live message is reclaimed (R5). A message moved to another queue
+//! while the checkpoint was written keeps its old handle, and its file
+//! stays until a later checkpoint copies it; messages sent since the
+//! snapshot point into segments ≥ N, which stay. A body that
 //! cannot be read fails the checkpoint (nothing pruned). Two generations
 //! are kept and older segments deleted, so disk use is about 2 × live
 //! data plus 2 × `checkpoint_every_bytes`. Open file handles are kept until a prune;
@@ -148,13 +149,14 @@
 //! in 32 MiB windows (`limits::CHECKPOINT_READ_WINDOW_BYTES`), never whole:
 //! it is as large as the live bodies. Measured (release, 1 M messages of
 //! 1 KiB, 2 shared cores): checkpoint 7.6–10.5 s for 1.09 GB, of which the
-//! freeze (snapshot plus repoint) 0.75–1.7 s, blocking writers meanwhile.
+//! freeze (snapshot, then repoint and referenced-file pass) 0.75–1.7 s,
+//! blocking writers meanwhile.
 //!
 //! # Restart time (measured, release, 1 M messages of 1 KiB, one queue)
-//! From the checkpoint 1.45–1.54 s reopened in the same process and
+//! From the checkpoint 1.45–2.06 s reopened in the same process and
 //! 2.0–2.5 s in a fresh process (the figure a restarted server sees; target
-//! < 2 s: borderline); from the log alone 2.7–3.2 s (R11: < 10 s). Load
-//! average 4–5 on the 2 shared cores during these runs. Recovery
+//! < 2 s: not reliably met); from the log alone 2.7–3.2 s (R11: < 10 s).
+//! Load average 4–5 on the 2 shared cores during these runs. Recovery
 //! decodes and checksums frames on a helper thread while the main thread
 //! rebuilds the index (`recovery::with_frames`), reusing one read buffer.
 //!

@@ -578,8 +578,10 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
 /// than the oldest kept checkpoint (never one at or above `writer_floor`, the
 /// lowest segment the writer may still write), and never a file a live body
 /// handle points into (`referenced`, by `BodyRef::file`): that would reclaim
-/// a live message (R5). Checkpoints repoint every handle they copy before
-/// pruning, so a referenced file here is a bug; it is kept and logged.
+/// a live message (R5). Checkpoints repoint the handles they copied before
+/// pruning; a message moved to another queue while the checkpoint was
+/// written keeps its old handle, and its file stays until a later
+/// checkpoint copies it.
 pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64, referenced: &dyn Fn(u32) -> bool) -> Result<(u64, u64), StoreError> {
     let listing = list(io, dir)?;
     let ck_dir = dir.join(CHECKPOINT_DIR);
@@ -594,7 +596,7 @@ pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64, referenced: &dyn
     for &n in &listing.checkpoints {
         if !keep.contains(&n) {
             if referenced(checkpoint_file(n)) {
-                tracing::error!(target: "sluice_engine", "not pruning {CHECKPOINT_DIR}/{}: live message bodies still point into it", checkpoint_name(n));
+                tracing::info!(target: "sluice_engine", "keeping {CHECKPOINT_DIR}/{}: live message bodies still point into it", checkpoint_name(n));
                 continue;
             }
             io.remove(&ck_dir.join(checkpoint_name(n))).map_err(|e| io_err("remove old checkpoint", e))?;
@@ -609,7 +611,7 @@ pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64, referenced: &dyn
     for &s in &listing.segments {
         if s < floor {
             if referenced(segment_file(s)) {
-                tracing::error!(target: "sluice_engine", "not pruning {LOG_DIR}/{}: live message bodies still point into it", segment_name(s));
+                tracing::info!(target: "sluice_engine", "keeping {LOG_DIR}/{}: live message bodies still point into it", segment_name(s));
                 continue;
             }
             io.remove(&log_dir.join(segment_name(s))).map_err(|e| io_err("remove old segment", e))?;

@@ -278,30 +278,38 @@ impl Inner {
         self.checkpoints.fetch_add(1, Ordering::Relaxed);
         // Point every handle the checkpoint copied at its copy before pruning
         // deletes the files they pointed into (R5: no live message
-        // reclaimed). Under the epoch lock no operation runs, so no message
-        // moves between two queues while they are repointed one at a time.
-        // Messages sent since the snapshot point into segments the prune
-        // keeps (>= start_segment).
-        // The same pass notes every file still referenced, which prune keeps
-        // whatever else it decides.
+        // reclaimed). Under the epoch lock no operation runs. A message is
+        // found by its queue and sequence number at the snapshot, and
+        // repointed only if its handle is still the one copied; one that was
+        // moved or renumbered since keeps its handle, and its file is kept
+        // (below) until a later checkpoint copies it. Messages sent since
+        // the snapshot point into segments the prune keeps (>= start_segment).
+        let this_file = checkpoint_file(start_segment);
         let mut referenced = std::collections::HashSet::new();
         {
             let repoint_started = Instant::now();
             let _e = self.epoch.write();
             let c = self.catalog.read();
+            for (qid, moved) in &written.relocations {
+                let Some(slot) = c.slots.get(qid) else { continue };
+                let mut core = slot.core.lock();
+                for r in moved {
+                    let Some(Payload::Stored(old)) = core.q.get(r.seq).map(|m| m.payload.clone()) else { continue };
+                    if old.file == r.old_file && old.offset == r.old_offset {
+                        core.q.set_payload(r.seq, Payload::Stored(BodyRef { file: this_file, offset: r.new_offset, ..old }));
+                    }
+                }
+            }
+            // Every file a live handle still points into; prune keeps them.
             for slot in c.slots.values() {
                 slot.core.lock().q.for_each_payload_mut(|p| {
                     if let Payload::Stored(r) = p {
-                        if let Some(n) = written.relocations.get(&(r.file, r.offset)) {
-                            *r = *n;
-                        }
                         referenced.insert(r.file);
                     }
                 });
             }
             freeze += repoint_started.elapsed();
         }
-        let this_file = checkpoint_file(start_segment);
         drop(written.relocations);
         // A message sent after the repoint lands in a segment >= the writer's,
         // which prune never touches.

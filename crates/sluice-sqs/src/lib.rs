@@ -129,6 +129,36 @@ impl Sqs {
         self.store.get_queue(&name).await?.ok_or(SqsError::QueueDoesNotExist)
     }
 
+    /// Queues of `account` that `keep` selects, in name order, starting after
+    /// the name `after`, at most `limit`; and whether more would follow.
+    /// Scans the catalog a page at a time.
+    pub(crate) async fn scan_queues(
+        &self,
+        account: &str,
+        after: Option<String>,
+        limit: usize,
+        keep: impl Fn(&QueueInfo) -> bool,
+    ) -> Result<(Vec<Arc<QueueInfo>>, bool), SqsError> {
+        const PAGE: usize = 1000;
+        let mut out = Vec::new();
+        let mut cursor = after;
+        loop {
+            let page = self.store.list_queues(account, "", cursor.as_deref(), PAGE).await?;
+            for q in &page {
+                if keep(q) {
+                    if out.len() == limit {
+                        return Ok((out, true));
+                    }
+                    out.push(q.clone());
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE => cursor = Some(last.name.name.clone()),
+                _ => return Ok((out, false)),
+            }
+        }
+    }
+
     /// Finds a queue by ARN.
     pub(crate) async fn resolve_arn(&self, arn: &str) -> Result<Option<Arc<QueueInfo>>, SqsError> {
         let Some(a) = sluice_core::ids::Arn::parse(arn) else { return Ok(None) };

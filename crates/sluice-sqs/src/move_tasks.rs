@@ -101,37 +101,30 @@ pub fn spawn(sqs: Arc<Sqs>, mut task: MoveTask, source: QueueId, dest: MoveDesti
 
 /// Restarts the move tasks a previous run left RUNNING (after a restart or a
 /// crash), for every queue of `account`. Returns how many were resumed.
-pub async fn resume(sqs: &Arc<Sqs>, account: &str) -> Result<usize, sluice_store::StoreError> {
+pub async fn resume(sqs: &Arc<Sqs>, account: &str) -> Result<usize, crate::SqsError> {
     let mut resumed = 0;
-    let mut after: Option<String> = None;
-    loop {
-        let page = sqs.store.list_queues(account, "", after.as_deref(), 1000).await?;
-        for q in &page {
-            let arn = sqs.queue_arn(q);
-            for task in sqs.store.list_move_tasks(&arn).await? {
-                if task.status != "RUNNING" || sqs.move_tasks.running.lock().contains_key(&task.task_handle) {
-                    continue;
-                }
-                let dest = match &task.destination_arn {
-                    None => MoveDestination::OriginalSource,
-                    Some(d) => match sqs.resolve_arn(d).await.ok().flatten() {
-                        Some(dq) => MoveDestination::Queue(dq.id),
-                        None => {
-                            let mut failed = task.clone();
-                            failed.status = "FAILED".into();
-                            failed.failure_reason = Some("The destination queue no longer exists.".into());
-                            sqs.store.put_move_task(failed).await?;
-                            continue;
-                        }
-                    },
-                };
-                spawn(sqs.clone(), task, q.id, dest);
-                resumed += 1;
+    let (queues, _) = sqs.scan_queues(account, None, usize::MAX, |_| true).await?;
+    for q in &queues {
+        let arn = sqs.queue_arn(q);
+        for task in sqs.store.list_move_tasks(&arn).await? {
+            if task.status != "RUNNING" || sqs.move_tasks.running.lock().contains_key(&task.task_handle) {
+                continue;
             }
-        }
-        match page.last() {
-            Some(l) if page.len() == 1000 => after = Some(l.name.name.clone()),
-            _ => break,
+            let dest = match &task.destination_arn {
+                None => MoveDestination::OriginalSource,
+                Some(d) => match sqs.resolve_arn(d).await.ok().flatten() {
+                    Some(dq) => MoveDestination::Queue(dq.id),
+                    None => {
+                        let mut failed = task.clone();
+                        failed.status = "FAILED".into();
+                        failed.failure_reason = Some("The destination queue no longer exists.".into());
+                        sqs.store.put_move_task(failed).await?;
+                        continue;
+                    }
+                },
+            };
+            spawn(sqs.clone(), task, q.id, dest);
+            resumed += 1;
         }
     }
     Ok(resumed)

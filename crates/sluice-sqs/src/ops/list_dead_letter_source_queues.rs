@@ -11,27 +11,9 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
     let max = i.int_in("MaxResults", 1, limits::LIST_RESULTS_MAX)?;
     let after = i.str("NextToken")?.map(super::decode_token).transpose()?;
     let limit = max.unwrap_or(limits::LIST_RESULTS_MAX) as usize;
-    let mut urls = Vec::new();
-    let mut cursor = after;
-    let mut more = false;
-    // Scan the account's queues in name order, a page at a time.
-    'scan: loop {
-        let page = sqs.store.list_queues(&dlq.name.account, "", cursor.as_deref(), 1000).await?;
-        let Some(last) = page.last() else { break };
-        cursor = Some(last.name.name.clone());
-        for q in &page {
-            if q.config.redrive.as_ref().is_some_and(|r| r.dead_letter_target == dlq.name) {
-                if urls.len() == limit {
-                    more = true;
-                    break 'scan;
-                }
-                urls.push((q.name.name.clone(), sqs.queue_url(ctx, &q.name)));
-            }
-        }
-        if page.len() < 1000 {
-            break;
-        }
-    }
+    let targets_dlq = |q: &sluice_store::QueueInfo| q.config.redrive.as_ref().is_some_and(|r| r.dead_letter_target == dlq.name);
+    let (sources, more) = sqs.scan_queues(&dlq.name.account, after, limit, targets_dlq).await?;
+    let urls: Vec<(String, String)> = sources.iter().map(|q| (q.name.name.clone(), sqs.queue_url(ctx, &q.name))).collect();
     let mut out = serde_json::Map::new();
     out.insert("queueUrls".into(), json!(urls.iter().map(|u| &u.1).collect::<Vec<_>>()));
     if more && max.is_some() {

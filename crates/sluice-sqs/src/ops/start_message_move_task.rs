@@ -23,19 +23,8 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
         SqsError::ResourceNotFoundException("The resource that you specified for the SourceArn parameter doesn't exist.".into())
     })?;
     // The source must be some queue's dead-letter queue.
-    let mut is_dlq = false;
-    let mut after: Option<String> = None;
-    loop {
-        let page = sqs.store.list_queues(&source.name.account, "", after.as_deref(), 1000).await?;
-        if page.iter().any(|q| q.config.redrive.as_ref().is_some_and(|r| r.dead_letter_target == source.name)) {
-            is_dlq = true;
-            break;
-        }
-        match page.last() {
-            Some(l) if page.len() == 1000 => after = Some(l.name.name.clone()),
-            _ => break,
-        }
-    }
+    let targets_source = |q: &sluice_store::QueueInfo| q.config.redrive.as_ref().is_some_and(|r| r.dead_letter_target == source.name);
+    let is_dlq = !sqs.scan_queues(&source.name.account, None, 1, targets_source).await?.0.is_empty();
     if !is_dlq {
         return Err(invalid_value("SourceArn", source_arn, "Source queue must be configured as a Dead Letter Queue."));
     }

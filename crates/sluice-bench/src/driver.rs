@@ -517,7 +517,6 @@ pub struct RoundTrip {
 pub async fn round_trip(b: &Arc<Bench>, queue_url: &str, tracker: &Arc<Tracker>, groups: Option<usize>) -> RoundTrip {
     let (stop_tx, stop_rx) = watch::channel(false);
     let start = Instant::now();
-    let start_nanos = b.nanos_since_epoch(start);
     let consumers = spawn_consumers(
         b,
         ConsumerPlan {
@@ -543,6 +542,22 @@ pub async fn round_trip(b: &Arc<Bench>, queue_url: &str, tracker: &Arc<Tracker>,
         },
     )
     .await;
+    let delivery_window = drain_and_stop(b, tracker, stop_tx, consumers, &mut latencies, start).await;
+    RoundTrip { latencies, delivery_window, producer_window }
+}
+
+/// After the producers: lets consumers drain until every acknowledged message was delivered or
+/// `--drain` passes, stops them, merges their latencies into `latencies`, and returns the
+/// delivery window (from `start` to the last delivery of this run's messages).
+pub async fn drain_and_stop(
+    b: &Arc<Bench>,
+    tracker: &Tracker,
+    stop_tx: watch::Sender<bool>,
+    consumers: Vec<tokio::task::JoinHandle<Latencies>>,
+    latencies: &mut Latencies,
+    start: Instant,
+) -> Duration {
+    let start_nanos = b.nanos_since_epoch(start);
     let drain_deadline = Instant::now() + b.args.drain;
     while !tracker.is_complete() && Instant::now() < drain_deadline {
         tokio::time::sleep(DRAIN_POLL).await;
@@ -555,8 +570,11 @@ pub async fn round_trip(b: &Arc<Bench>, queue_url: &str, tracker: &Arc<Tracker>,
         }
     }
     let last = b.last_delivery_nanos.load(Ordering::Relaxed);
-    let delivery_window = if last > start_nanos { Duration::from_nanos(last - start_nanos) } else { start.elapsed() };
-    RoundTrip { latencies, delivery_window, producer_window }
+    if last > start_nanos {
+        Duration::from_nanos(last - start_nanos)
+    } else {
+        start.elapsed()
+    }
 }
 
 #[cfg(test)]

@@ -8,18 +8,17 @@
 
 use super::base_report;
 use crate::args::ScenarioKind;
-use crate::driver::{names, produce, spawn_consumers, Bench, ConsumerPlan, ProducerPlan, Stop};
+use crate::driver::{drain_and_stop, names, produce, spawn_consumers, Bench, ConsumerPlan, ProducerPlan, Stop};
 use crate::report::Report;
 use crate::stats::Throughput;
 use crate::tracker::Tracker;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::watch;
 
 const NOISY: u32 = 0;
 const QUIET: u32 = 1;
-const DRAIN_POLL: Duration = Duration::from_millis(20);
 
 /// Runs the scenario.
 pub async fn run(b: &Arc<Bench>) -> anyhow::Result<Report> {
@@ -47,7 +46,6 @@ pub async fn run(b: &Arc<Bench>) -> anyhow::Result<Report> {
     let window = b.usage_start();
     let progress = b.progress("fair round trip");
     let start = Instant::now();
-    let start_nanos = b.nanos_since_epoch(start);
     let (stop_tx, stop_rx) = watch::channel(false);
     let consumers = spawn_consumers(
         b,
@@ -72,20 +70,8 @@ pub async fn run(b: &Arc<Bench>) -> anyhow::Result<Report> {
     latencies.merge(&noisy.0);
     latencies.merge(&quiet.0);
     let producer_window = noisy.1.max(quiet.1);
-    let drain_deadline = Instant::now() + b.args.drain;
-    while !tracker.is_complete() && Instant::now() < drain_deadline {
-        tokio::time::sleep(DRAIN_POLL).await;
-    }
-    let _ = stop_tx.send(true);
-    for c in consumers {
-        match c.await {
-            Ok(l) => latencies.merge(&l),
-            Err(e) => b.live.error(1, format!("consumer task: {e}")),
-        }
-    }
+    let delivery_window = drain_and_stop(b, &tracker, stop_tx, consumers, &mut latencies, start).await;
     drop(progress);
-    let last = b.last_delivery_nanos.load(Ordering::Relaxed);
-    let delivery_window = if last > start_nanos { Duration::from_nanos(last - start_nanos) } else { start.elapsed() };
     let accounting = tracker.accounting();
     let (server, client) = b.usage_end(&window, accounting.delivered);
     b.finish_queue(&queue).await;

@@ -14,14 +14,16 @@
 //! (RELIABILITY R13), other bodies are still served, nothing panics, and a
 //! damaged body is never served.
 //!
-//! File numbering in `BodyRef::file`: segment `n` is `n`, checkpoint `n`
-//! (named after its first uncovered segment) is `n | CHECKPOINT_FILE_BIT`.
+//! File numbering in `BodyRef::file`: segment `n` is `n`, the bodies file of
+//! checkpoint `n` (named after its first uncovered segment, holding the
+//! bodies that checkpoint moved out of mostly dead files) is
+//! `n | CHECKPOINT_FILE_BIT`.
 //! Open files are kept (one handle each) until `forget` after pruning; a
 //! handle keeps a removed file readable, so a read racing a prune is safe.
 
 use crate::io::{Io, IoFile};
 use crate::pipe::{segment_name, Pipe};
-use crate::recovery::{checkpoint_name, CHECKPOINT_DIR, LOG_DIR};
+use crate::recovery::{bodies_name, CHECKPOINT_DIR, LOG_DIR};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use sluice_store::queue_core::{BodyRef, Payload};
@@ -34,7 +36,7 @@ use std::sync::Arc;
 /// file (see `Record::locate_bodies`); never stored in a `QueueCore`.
 pub const UNLOCATED: u32 = u32::MAX;
 
-/// Set in `BodyRef::file` for checkpoint files.
+/// Set in `BodyRef::file` for checkpoint bodies files.
 pub const CHECKPOINT_FILE_BIT: u32 = 1 << 31;
 
 /// The `BodyRef::file` of segment `n`.
@@ -43,7 +45,7 @@ pub fn segment_file(n: u64) -> u32 {
     n as u32
 }
 
-/// The `BodyRef::file` of checkpoint `n`.
+/// The `BodyRef::file` of checkpoint `n`'s bodies file.
 pub fn checkpoint_file(n: u64) -> u32 {
     assert!(n < u64::from(CHECKPOINT_FILE_BIT) - 1, "checkpoint number {n} beyond the body handle's range");
     n as u32 | CHECKPOINT_FILE_BIT
@@ -52,7 +54,7 @@ pub fn checkpoint_file(n: u64) -> u32 {
 /// The path of `file` relative to the data directory.
 pub fn file_name(file: u32) -> String {
     if file & CHECKPOINT_FILE_BIT != 0 {
-        format!("{CHECKPOINT_DIR}/{}", checkpoint_name(u64::from(file & !CHECKPOINT_FILE_BIT)))
+        format!("{CHECKPOINT_DIR}/{}", bodies_name(u64::from(file & !CHECKPOINT_FILE_BIT)))
     } else {
         format!("{LOG_DIR}/{}", segment_name(u64::from(file)))
     }
@@ -200,6 +202,16 @@ impl Bodies {
         Ok(buf)
     }
 
+    /// fsyncs `file` (a segment a checkpoint is about to point into).
+    pub fn fsync_file(&self, file: u32) -> Result<(), StoreError> {
+        self.file(file)?.fsync().map_err(|e| unavailable(file, 0, format!("fsync: {e}")))
+    }
+
+    /// The length of `file`, if it can be opened.
+    pub fn file_len(&self, file: u32) -> Option<u64> {
+        self.file(file).ok()?.len().ok()
+    }
+
     /// Drops the open handles of files no handle points into any more
     /// (`keep` says which files stay).
     pub fn forget_files(&self, keep: impl Fn(u32) -> bool) {
@@ -228,6 +240,6 @@ mod tests {
     #[test]
     fn file_names_distinguish_segments_and_checkpoints() {
         assert_eq!(file_name(segment_file(3)), format!("{LOG_DIR}/{}", segment_name(3)));
-        assert_eq!(file_name(checkpoint_file(3)), format!("{CHECKPOINT_DIR}/{}", checkpoint_name(3)));
+        assert_eq!(file_name(checkpoint_file(3)), format!("{CHECKPOINT_DIR}/{}", bodies_name(3)));
     }
 }

@@ -1,34 +1,48 @@
-//! Checkpoints: a snapshot of the whole live state written to its own file, so
-//! that recovery reads live data instead of history and old segments can go.
+//! Checkpoints: the live state written to its own file, so that recovery
+//! reads live data instead of history and old segments can go.
 //!
-//! Consistency: the snapshot is taken under the engine's epoch lock in write
+//! A checkpoint is an *index*: every queue, every message's state and a
+//! handle to where its body already is (a segment, or the bodies file of an
+//! earlier checkpoint), never the body itself. Bodies are copied only out of
+//! files that are mostly dead (`compact`: live bytes under half the file), so
+//! those files can be deleted; the copies go to `checkpoint/N.bodies`. So a
+//! checkpoint costs the index (about 80 bytes per message) plus the few
+//! bodies that compaction moves, not a copy of every live body.
+//!
+//! Consistency: the index is written under the engine's epoch lock in write
 //! mode, which every mutating operation holds in read mode while it applies
 //! its effect and appends its record. Under that lock the pipe is rolled to a
-//! new segment N, so the snapshot is exactly "all records in segments < N
-//! applied, none of N or later". The file is named after N, written as
-//! `*.tmp`, fsynced, renamed and the directory fsynced; only then are old
-//! files pruned (keeping `CHECKPOINTS_KEPT` generations).
+//! new segment N, so the index is exactly "all records in segments < N
+//! applied, none of N or later". Nothing is cloned: the index is encoded
+//! straight from the live state into `N.ckpt.tmp` (buffered, page cache), so
+//! the freeze costs encoding and `write(2)`, and no memory in proportion to
+//! the backlog. The bodies the index moved are copied after the freeze into
+//! `N.bodies.tmp`; both are fsynced, the bodies file is renamed (and the
+//! directory fsynced) before the index, so a visible index always has its
+//! bodies. Only then are handles repointed and old files pruned.
 //!
 //! The snapshot may include effects whose records are not durable yet (or
 //! never will be, after an I/O error): those operations were not
 //! acknowledged, so making them durable is allowed — the same as a 5xx whose
 //! effect happened anyway.
 
-use crate::codec::{encode_file_header, CHECKPOINT_MAGIC};
-use crate::io::{write_all_at, Io};
+use crate::bodies::{checkpoint_file, Bodies};
+use crate::codec::{encode_file_header, BODIES_MAGIC, CHECKPOINT_MAGIC, FILE_HEADER_BYTES};
+use crate::io::{write_all_at, Io, IoFile};
 use crate::limits::{CHECKPOINT_MESSAGES_PER_RECORD, CHECKPOINT_RECORD_BYTES_TARGET};
-use crate::record::{message_bytes, Record};
-use crate::recovery::{checkpoint_name, CHECKPOINT_DIR};
-use crate::bodies::Bodies;
-use sluice_store::queue_core::{CoreMessage, DedupEntry, Payload};
-use sluice_store::{MoveTask, QueueId, QueueInfo, QueueName, StoreError};
-use std::path::Path;
+use crate::recovery::{bodies_name, checkpoint_name, CHECKPOINT_DIR};
+use crate::record::Record;
+use crate::state::Catalog;
+use sluice_store::queue_core::{BodyRef, CoreMessage, Payload};
+use sluice_store::{QueueId, QueueName, StoreError};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What a checkpoint wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckpointReport {
-    /// File written (relative to the data directory).
+    /// Index file written (relative to the data directory).
     pub file: String,
     /// First segment not covered.
     pub start_segment: u64,
@@ -36,9 +50,13 @@ pub struct CheckpointReport {
     pub queues: u64,
     /// Messages in it.
     pub messages: u64,
-    /// File size.
+    /// Index file size.
     pub bytes: u64,
-    /// How long the state was frozen while it was copied.
+    /// Bodies copied out of mostly-dead files (compaction).
+    pub bodies_moved: u64,
+    /// Bytes of those bodies.
+    pub body_bytes_moved: u64,
+    /// How long the state was frozen (index written, then handles repointed).
     pub freeze: Duration,
     /// Total time.
     pub elapsed: Duration,
@@ -46,148 +64,213 @@ pub struct CheckpointReport {
     pub segments_pruned: u64,
 }
 
-pub(crate) struct QueueSnapshot {
-    pub info: QueueInfo,
-    pub next_seq: u64,
-    pub messages: Vec<CoreMessage>,
-    pub dedup: Vec<(String, DedupEntry)>,
-}
-
-pub(crate) struct Snapshot {
-    pub start_segment: u64,
-    pub next_queue_id: u64,
-    pub queues: Vec<QueueSnapshot>,
-    pub deleted: Vec<(QueueName, u64)>,
-    pub move_tasks: Vec<MoveTask>,
-}
-
 fn io_err(what: &str, e: std::io::Error) -> StoreError {
     StoreError::Unavailable(format!("checkpoint: {what}: {e}"))
 }
 
-/// One body the checkpoint copied: the message's sequence number at the
-/// snapshot, where its body was, and where the copy is in this checkpoint
-/// (32 bytes; length and CRC do not change).
+/// One body the checkpoint moves: the message's sequence number at the
+/// snapshot, its handle then, and the offset of its copy in this
+/// checkpoint's bodies file (length and CRC do not change).
 pub(crate) struct Relocation {
     pub seq: u64,
-    pub old_offset: u64,
+    pub old: BodyRef,
     pub new_offset: u64,
-    pub old_file: u32,
 }
 
 /// The relocations of each queue, in sequence order: the store repoints live
 /// handles with them before pruning.
 pub(crate) type Relocations = Vec<(QueueId, Vec<Relocation>)>;
 
-/// What `write_checkpoint` wrote.
+/// An index written (not yet durable) under the freeze.
+pub(crate) struct Index {
+    pub start_segment: u64,
+    file: Box<dyn IoFile>,
+    tmp: PathBuf,
+    bytes: u64,
+    queues: u64,
+    messages: u64,
+    relocations: Relocations,
+    bodies_end: u64,
+    /// Every file the index's handles point into.
+    pub files: HashSet<u32>,
+}
+
+/// A finished, durable checkpoint.
 pub(crate) struct Written {
     pub file: String,
     pub bytes: u64,
     pub queues: u64,
     pub messages: u64,
+    pub bodies_moved: u64,
+    pub body_bytes_moved: u64,
     pub relocations: Relocations,
+    pub files: HashSet<u32>,
 }
 
-/// Writes `snap` durably, reading each body through `bodies`; `cancelled`
-/// is polled between chunks (shutdown). A body that cannot be read fails the
-/// checkpoint (the log keeps everything; nothing is pruned).
-pub(crate) fn write_checkpoint(
-    io: &dyn Io,
-    dir: &Path,
-    snap: Snapshot,
-    bodies: &Bodies,
-    cancelled: &dyn Fn() -> bool,
-) -> Result<Written, StoreError> {
-    let mut relocations = Relocations::new();
+/// Buffered sequential writer of one file.
+struct Out<'a> {
+    f: &'a dyn IoFile,
+    buf: Vec<u8>,
+    at: u64,
+}
+
+impl Out<'_> {
+    fn flush(&mut self, force: bool) -> Result<(), StoreError> {
+        if force || self.buf.len() >= CHECKPOINT_RECORD_BYTES_TARGET {
+            write_all_at(self.f, &self.buf, self.at).map_err(|(e, _)| io_err("write", e))?;
+            self.at += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Writes the index of `catalog` as checkpoint `start_segment` into a
+/// temporary file. Called under the freeze. Handles into a file for which
+/// `compact` is true are given a place in this checkpoint's bodies file
+/// instead (the copy happens in `finish`).
+pub(crate) fn write_index(io: &dyn Io, dir: &Path, start_segment: u64, catalog: &Catalog, compact: &dyn Fn(u32) -> bool) -> Result<Index, StoreError> {
     let ck_dir = dir.join(CHECKPOINT_DIR);
-    let name = checkpoint_name(snap.start_segment);
-    let tmp = ck_dir.join(format!("{name}.tmp"));
-    let path = ck_dir.join(&name);
-    let f = io.open(&tmp, true).map_err(|e| io_err("create", e))?;
+    let tmp = ck_dir.join(format!("{}.tmp", checkpoint_name(start_segment)));
+    let file = io.open(&tmp, true).map_err(|e| io_err("create", e))?;
+    let this_file = checkpoint_file(start_segment);
     let result = (|| {
-        f.truncate(0).map_err(|e| io_err("truncate", e))?;
-        let mut at = 0u64;
-        let mut buf: Vec<u8> = encode_file_header(CHECKPOINT_MAGIC, snap.start_segment).to_vec();
+        file.truncate(0).map_err(|e| io_err("truncate", e))?;
+        let mut out = Out { f: file.as_ref(), buf: encode_file_header(CHECKPOINT_MAGIC, start_segment).to_vec(), at: 0 };
         let mut records = 0u64;
         let (mut nq, mut nm) = (0u64, 0u64);
-        let flush = |buf: &mut Vec<u8>, at: &mut u64, force: bool| -> Result<(), StoreError> {
-            if force || buf.len() >= CHECKPOINT_RECORD_BYTES_TARGET {
-                if cancelled() {
-                    return Err(StoreError::Unavailable("checkpoint cancelled by shutdown".into()));
-                }
-                write_all_at(f.as_ref(), buf, *at).map_err(|(e, _)| io_err("write", e))?;
-                *at += buf.len() as u64;
-                buf.clear();
-            }
-            Ok(())
-        };
-        let mut put = |rec: Record, buf: &mut Vec<u8>, positions: Option<&mut Vec<usize>>| {
-            rec.encode_with(buf, positions);
+        let mut relocations = Relocations::new();
+        let mut files = HashSet::new();
+        let mut bodies_end = FILE_HEADER_BYTES as u64;
+        let mut put = |rec: Record, out: &mut Out<'_>| {
+            rec.encode(&mut out.buf);
             records += 1;
         };
-        put(Record::CheckpointBegin { start_segment: snap.start_segment, next_queue_id: snap.next_queue_id }, &mut buf, None);
-        for QueueSnapshot { info, next_seq, messages, dedup } in snap.queues {
-            let id = info.id;
+        put(Record::CheckpointBegin { start_segment, next_queue_id: catalog.next_id }, &mut out);
+        let mut ids: Vec<QueueId> = catalog.slots.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let slot = &catalog.slots[&id];
+            let info = (**slot.info.read()).clone();
+            let core = slot.core.lock();
             nq += 1;
-            put(Record::CheckpointQueue { info, next_seq }, &mut buf, None);
-            let mut chunk = Vec::new();
-            let mut olds = Vec::new();
-            let mut chunk_bytes = 0usize;
-            let mut positions = Vec::new();
+            put(Record::CheckpointQueue { info, next_seq: core.q.next_seq() }, &mut out);
             let mut moved = Vec::new();
-            // Encodes a chunk with its bodies in memory and notes where each
-            // body lands in this file.
-            let mut put_chunk = |chunk: Vec<CoreMessage>, olds: &mut Vec<Payload>, buf: &mut Vec<u8>, at: u64| {
-                positions.clear();
-                let seqs: Vec<u64> = chunk.iter().map(|m| m.seq).collect();
-                put(Record::CheckpointMessages { queue: id, messages: chunk }, buf, Some(&mut positions));
-                for ((old, pos), seq) in olds.drain(..).zip(&positions).zip(seqs) {
-                    if let Payload::Stored(r) = old {
-                        moved.push(Relocation { seq, old_offset: r.offset, new_offset: at + *pos as u64, old_file: r.file });
+            let mut chunk: Vec<CoreMessage> = Vec::with_capacity(CHECKPOINT_MESSAGES_PER_RECORD.min(core.q.len()));
+            for m in core.q.messages() {
+                nm += 1;
+                let mut m = m.clone();
+                match &mut m.payload {
+                    Payload::Stored(r) => {
+                        if compact(r.file) {
+                            moved.push(Relocation { seq: m.seq, old: *r, new_offset: bodies_end });
+                            *r = BodyRef { file: this_file, offset: bodies_end, ..*r };
+                            bodies_end += u64::from(r.len);
+                        }
+                        files.insert(r.file);
+                    }
+                    Payload::Inline(_) => {
+                        return Err(StoreError::Internal(format!("checkpoint: message {} of queue {id} has no body handle", m.seq)));
                     }
                 }
-            };
-            for mut m in messages {
-                nm += 1;
-                let bytes = bodies.get_uncached(&m.payload)?;
-                chunk_bytes += message_bytes(bytes.len(), m.group_id.as_deref(), m.dedup_id.as_deref());
-                olds.push(std::mem::replace(&mut m.payload, Payload::Inline(bytes)));
                 chunk.push(m);
-                if chunk.len() >= CHECKPOINT_MESSAGES_PER_RECORD || chunk_bytes >= CHECKPOINT_RECORD_BYTES_TARGET {
-                    put_chunk(std::mem::take(&mut chunk), &mut olds, &mut buf, at);
-                    chunk_bytes = 0;
-                    flush(&mut buf, &mut at, false)?;
+                if chunk.len() >= CHECKPOINT_MESSAGES_PER_RECORD {
+                    put(Record::CheckpointMessages { queue: id, messages: std::mem::take(&mut chunk) }, &mut out);
+                    out.flush(false)?;
                 }
             }
             if !chunk.is_empty() {
-                put_chunk(chunk, &mut olds, &mut buf, at);
+                put(Record::CheckpointMessages { queue: id, messages: chunk }, &mut out);
             }
             relocations.push((id, moved));
-            for part in dedup.chunks(CHECKPOINT_MESSAGES_PER_RECORD) {
-                put(Record::CheckpointDedup { queue: id, entries: part.to_vec() }, &mut buf, None);
+            for part in core.q.dedup_entries().chunks(CHECKPOINT_MESSAGES_PER_RECORD) {
+                put(Record::CheckpointDedup { queue: id, entries: part.to_vec() }, &mut out);
             }
-            flush(&mut buf, &mut at, false)?;
+            out.flush(false)?;
         }
-        for (name, at_ms) in snap.deleted {
-            put(Record::CheckpointDeletedName { name, at_ms }, &mut buf, None);
+        let mut deleted: Vec<(QueueName, u64)> = catalog.deleted.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        deleted.sort();
+        for (name, at_ms) in deleted {
+            put(Record::CheckpointDeletedName { name, at_ms }, &mut out);
         }
-        for t in snap.move_tasks {
-            put(Record::CheckpointMoveTask(t), &mut buf, None);
+        for t in &catalog.move_tasks {
+            put(Record::CheckpointMoveTask(t.clone()), &mut out);
         }
-        Record::CheckpointEnd { records }.encode(&mut buf);
-        flush(&mut buf, &mut at, true)?;
-        f.fsync().map_err(|e| io_err("fsync", e))?;
-        Ok((at, nq, nm))
+        Record::CheckpointEnd { records }.encode(&mut out.buf);
+        out.flush(true)?;
+        Ok((out.at, nq, nm, relocations, files, bodies_end))
     })();
-    drop(f);
     match result {
-        Ok((bytes, queues, messages)) => {
-            io.rename(&tmp, &path).map_err(|e| io_err("rename", e))?;
-            io.fsync_dir(&ck_dir).map_err(|e| io_err("fsync directory", e))?;
-            Ok(Written { file: format!("{CHECKPOINT_DIR}/{name}"), bytes, queues, messages, relocations })
+        Ok((bytes, queues, messages, relocations, files, bodies_end)) => {
+            Ok(Index { start_segment, file, tmp, bytes, queues, messages, relocations, bodies_end, files })
         }
         Err(e) => {
+            drop(file);
             let _ = io.remove(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Copies the bodies `index` moved (reading each through `bodies`, checked
+/// against its CRC) into the bodies file, makes both files durable and
+/// visible. `cancelled` is polled between chunks (shutdown). A body that
+/// cannot be read fails the checkpoint (nothing is pruned; the log and the
+/// older checkpoints keep everything).
+pub(crate) fn finish(io: &dyn Io, dir: &Path, index: Index, bodies: &Bodies, cancelled: &dyn Fn() -> bool) -> Result<Written, StoreError> {
+    let ck_dir = dir.join(CHECKPOINT_DIR);
+    let n = index.start_segment;
+    let bodies_tmp = ck_dir.join(format!("{}.tmp", bodies_name(n)));
+    let moved: u64 = index.relocations.iter().map(|(_, v)| v.len() as u64).sum();
+    let result = (|| {
+        if moved > 0 {
+            let f = io.open(&bodies_tmp, true).map_err(|e| io_err("create bodies file", e))?;
+            f.truncate(0).map_err(|e| io_err("truncate bodies file", e))?;
+            let mut out = Out { f: f.as_ref(), buf: encode_file_header(BODIES_MAGIC, n).to_vec(), at: 0 };
+            for (_, rs) in &index.relocations {
+                for r in rs {
+                    debug_assert_eq!(out.at + out.buf.len() as u64, r.new_offset);
+                    let b = bodies.get_uncached(&Payload::Stored(r.old))?;
+                    out.buf.extend_from_slice(&b);
+                    if out.buf.len() >= CHECKPOINT_RECORD_BYTES_TARGET && cancelled() {
+                        return Err(StoreError::Unavailable("checkpoint cancelled by shutdown".into()));
+                    }
+                    out.flush(false)?;
+                }
+            }
+            out.flush(true)?;
+            if out.at != index.bodies_end {
+                return Err(StoreError::Internal("checkpoint: bodies file length differs from the index".into()));
+            }
+            f.fsync().map_err(|e| io_err("fsync bodies file", e))?;
+        }
+        if cancelled() {
+            return Err(StoreError::Unavailable("checkpoint cancelled by shutdown".into()));
+        }
+        index.file.fsync().map_err(|e| io_err("fsync", e))?;
+        if moved > 0 {
+            io.rename(&bodies_tmp, &ck_dir.join(bodies_name(n))).map_err(|e| io_err("rename bodies file", e))?;
+            io.fsync_dir(&ck_dir).map_err(|e| io_err("fsync directory", e))?;
+        }
+        io.rename(&index.tmp, &ck_dir.join(checkpoint_name(n))).map_err(|e| io_err("rename", e))?;
+        io.fsync_dir(&ck_dir).map_err(|e| io_err("fsync directory", e))?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Ok(Written {
+            file: format!("{CHECKPOINT_DIR}/{}", checkpoint_name(n)),
+            bytes: index.bytes,
+            queues: index.queues,
+            messages: index.messages,
+            bodies_moved: moved,
+            body_bytes_moved: index.bodies_end.saturating_sub(FILE_HEADER_BYTES as u64) * u64::from(moved > 0),
+            relocations: index.relocations,
+            files: index.files,
+        }),
+        Err(e) => {
+            drop(index.file);
+            let _ = io.remove(&index.tmp);
+            let _ = io.remove(&bodies_tmp);
             Err(e)
         }
     }

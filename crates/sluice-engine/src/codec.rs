@@ -120,6 +120,9 @@ pub const FILE_HEADER_BYTES: usize = 32;
 pub const SEGMENT_MAGIC: [u8; 8] = *b"SLUICSEG";
 /// Magic of a checkpoint file.
 pub const CHECKPOINT_MAGIC: [u8; 8] = *b"SLUICCKP";
+/// Magic of a checkpoint's bodies file (the header, then raw bodies that
+/// handles point into; each is checked against its handle's CRC when read).
+pub const BODIES_MAGIC: [u8; 8] = *b"SLUICBOD";
 /// Version of the file layout.
 pub const FILE_VERSION: u32 = 1;
 

@@ -7,8 +7,10 @@
 //! through the `Io` trait (`StdIo` for real, `FaultIo` for crash tests).
 //!
 //! # Data directory
-//! `log/<20-digit n>.seg` segments, `checkpoint/<20-digit n>.ckpt` checkpoints
-//! (n = first segment the checkpoint does not cover), `*.tmp` while a
+//! `log/<20-digit n>.seg` segments, `checkpoint/<20-digit n>.ckpt` checkpoint
+//! indexes (n = first segment the checkpoint does not cover),
+//! `checkpoint/<n>.bodies` bodies a checkpoint moved out of mostly dead files
+//! (a 32-byte header, magic "SLUICBOD", then raw bodies), `*.tmp` while a
 //! checkpoint is written, `*.rejected` for checkpoints that failed validation.
 //!
 //! # Record format (all integers little-endian)
@@ -103,8 +105,8 @@
 //! pipe said (it fail-stops if it ever would not). Moves and dead-lettering
 //! move handles, never bytes. Recovery copies no body: the decoder leaves a
 //! handle relative to its record and recovery adds the frame's file offset
-//! (`Record::locate_bodies`). File numbers: segment n is n, checkpoint n is
-//! n | 2^31 (`bodies.rs`).
+//! (`Record::locate_bodies`). File numbers: segment n is n, the bodies file
+//! of checkpoint n is n | 2^31 (`bodies.rs`).
 //!
 //! `bodies.rs` resolves a handle from, in order: a byte-capped LRU cache
 //! (`LogOptions::body_cache_bytes`, default 64 MiB; bodies enter it when sent
@@ -126,31 +128,39 @@
 //! cost is the CRC of each body computed once when sent and once per
 //! recovery.
 //!
-//! # Checkpoints and disk use
+//! # Checkpoints, compaction and disk use
 //! Every `checkpoint_every_bytes` of log (and on `LogStore::checkpoint`) the
-//! state is frozen under the epoch lock while each message's index entry is
-//! cloned (handles, not bodies), the pipe rolls to segment N, and the
-//! snapshot is written outside the lock as `checkpoint/N.ckpt` (tmp, fsync,
-//! rename, fsync dir), bodies included: each is read through its handle
-//! (bypassing the cache) and copied. Then, under the epoch lock again, every
-//! live handle that was copied is repointed into the checkpoint (found by
-//! queue and sequence number at the snapshot, and only if the handle is
-//! still the one copied; `checkpoint::Relocation`, 32 bytes per message
-//! while the checkpoint runs), the files any live handle still points into
-//! are collected, and only then are old files pruned, never a collected
-//! one: no live message is reclaimed (R5). A message moved to another queue
-//! while the checkpoint was written keeps its old handle, and its file
-//! stays until a later checkpoint copies it; messages sent since the
-//! snapshot point into segments ≥ N, which stay. A body that
-//! cannot be read fails the checkpoint (nothing pruned). Two generations
-//! are kept and older segments deleted, so disk use is about 2 × live
-//! data plus 2 × `checkpoint_every_bytes`. Open file handles are kept until a prune;
-//! a removed file stays readable through one. Recovery reads a checkpoint
-//! in 32 MiB windows (`limits::CHECKPOINT_READ_WINDOW_BYTES`), never whole:
-//! it is as large as the live bodies. Measured (release, 1 M messages of
-//! 1 KiB, 2 shared cores): checkpoint 7.6–10.5 s for 1.09 GB, of which the
-//! freeze (snapshot, then repoint and referenced-file pass) 0.75–1.7 s,
-//! blocking writers meanwhile.
+//! engine writes an *index* of the live state: under the epoch lock the pipe
+//! rolls to segment N and every queue, message state and body *handle* is
+//! encoded straight into `checkpoint/N.ckpt.tmp` (nothing is cloned, so the
+//! freeze costs encoding and page-cache writes, and no memory in proportion
+//! to the backlog). Bodies stay where they are, except in files whose live
+//! bytes are under half their size (`limits::COMPACT_BELOW_LIVE_DIVISOR`):
+//! those bodies get a place in `checkpoint/N.bodies` and are copied there
+//! after the freeze (read through their handles, CRC checked). Before the
+//! index may become visible, everything appended before the freeze is
+//! written (a pipe barrier) and every segment it points into is fsynced (a
+//! failure is fail-stop, as for the writer's own fsyncs); then the bodies
+//! file is fsynced and renamed, then the index (directory fsynced after
+//! each), so a visible index always has its bodies. Then, under the epoch
+//! lock again, every live handle that was moved is repointed (found by queue
+//! and sequence number, and only if it is still the handle moved;
+//! `checkpoint::Relocation`, 40 bytes per moved body), and old files are
+//! pruned: checkpoints beyond the two newest, segments below the older
+//! kept checkpoint, and bodies files — but never a segment or bodies file a
+//! live handle or a kept checkpoint points into (the store remembers each
+//! kept checkpoint's files; a kept one it does not know, after a restart,
+//! keeps everything until it is replaced). No live message is reclaimed (R5)
+//! and the older checkpoint always still opens (fallback, R11).
+//!
+//! So a body is written once to the log and copied again only when most of
+//! its neighbours are gone; a checkpoint costs the index (about 80 bytes per
+//! message) plus those few bodies, not a copy of the backlog. Disk use stays
+//! under about twice the live bodies plus two indexes plus the log since the
+//! older kept checkpoint. Recovery reads an index in 32 MiB windows
+//! (`limits::CHECKPOINT_READ_WINDOW_BYTES`) and refuses one whose handles
+//! point outside the files it covers; after recovery every file a live
+//! handle points into must exist, or open fails with `Corrupt` naming it.
 //!
 //! # Restart time (measured, release, 1 M messages of 1 KiB, one queue)
 //! From the checkpoint 1.45–2.06 s reopened in the same process and

@@ -23,6 +23,13 @@ pub const SEGMENT_BYTES_MIN: u64 = 4 << 10;
 /// Default amount of log written between automatic checkpoints.
 pub const CHECKPOINT_EVERY_BYTES_DEFAULT: u64 = 256 << 20;
 
+/// Compaction: a checkpoint moves the live bodies out of a file whose live
+/// bytes are under 1/this of its size, so the file can be deleted; a file
+/// fuller than that keeps its bodies where they are. Disk use stays under
+/// about this many times the live data, and no body is copied again until
+/// most of its neighbours are gone.
+pub const COMPACT_BELOW_LIVE_DIVISOR: u64 = 2;
+
 /// Messages per checkpoint record; bounds one record to roughly this many
 /// payloads so that no checkpoint record comes near `RECORD_BYTES_MAX`.
 pub const CHECKPOINT_MESSAGES_PER_RECORD: usize = 1024;
@@ -53,6 +60,9 @@ pub const CHECKPOINTS_KEPT: usize = 2;
 /// Largest timestamp (ms) accepted from a record: the year 36 812. Bigger values
 /// can only come from damage and would overflow deadline arithmetic.
 pub const TIME_MS_MAX: u64 = 1 << 60;
+
+/// Largest body offset a checkpoint's handle may name (1 PiB).
+pub const BODY_OFFSET_MAX: u64 = 1 << 50;
 
 /// Largest sequence number accepted from a record (same reason as `TIME_MS_MAX`).
 pub const SEQ_MAX: u64 = 1 << 62;

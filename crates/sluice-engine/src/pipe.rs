@@ -76,6 +76,14 @@ impl Ticket {
             Ticket::Wait(rx) => rx.await.unwrap_or_else(|_| Err(StoreError::Unavailable("log writer stopped".into()))),
         }
     }
+
+    /// `wait` from a thread that is not running async code.
+    pub fn wait_blocking(self) -> Result<(), StoreError> {
+        match self {
+            Ticket::Ready(r) => r,
+            Ticket::Wait(rx) => rx.blocking_recv().unwrap_or_else(|_| Err(StoreError::Unavailable("log writer stopped".into()))),
+        }
+    }
 }
 
 /// Records bound for one segment, starting at byte `start` of it. The first
@@ -386,7 +394,7 @@ impl Pipe {
         }
     }
 
-    fn fail_stop(&self, why: String) {
+    pub(crate) fn fail_stop(&self, why: String) {
         tracing::error!(target: "sluice_engine", "log fail-stop: {why}");
         let mut st = self.st.lock();
         if st.failed.is_none() {

@@ -26,8 +26,9 @@
 //! | 12 | SyncedThrough | offset u64: every byte of this segment before it was fsynced |
 //! | 13 | Seal | offset u64 = the seal's own offset: the segment is finished and every byte before was fsynced first |
 //! | 14–31 | reserved for more SQS records |
-//! | 32–38 | checkpoint: Begin, Queue, Messages, DeletedName, MoveTask, End, Dedup |
-//! | 39–63 | reserved for checkpoint sections (SNS, Kinesis state) |
+//! | 32–38 | checkpoint: Begin, Queue, (34 retired: messages with inline bodies), DeletedName, MoveTask, End, Dedup |
+//! | 39 | checkpoint: Messages — queue, n × message with a body handle instead of the payload |
+//! | 40–63 | reserved for checkpoint sections (SNS, Kinesis state) |
 //! | 64–95 | reserved for SNS: topics, subscriptions, the delivery outbox |
 //! | 96–127 | reserved for Kinesis: streams, shards, records, sequence counters |
 //! | 128–255 | reserved |
@@ -35,14 +36,15 @@
 //! A message is `seq u64 | message_id u128 | sent_ms u64 | receive_count u32 |
 //! first_receive_ms u64 | state u8 (0 visible, 1 delayed, 2 in flight) | until_ms u64 |
 //! dl_source u8 + u64 | group_id opt str | dedup_id opt str | payload u32 len + bytes`
-//! (68 bytes + strings + payload). A dedup entry is `key str | message_id u128 |
+//! (68 bytes + strings + payload); in a checkpoint the payload is replaced by
+//! its handle, `file u32 | offset u64 | len u32 | crc32c u32`. A dedup entry is `key str | message_id u128 |
 //! seq u64 | expires_ms u64`. A transfer (dead-letter or move) is
 //! `dest u64 | mode u8 | n × (old_seq u64, new_seq u64)`: one record removes the
 //! messages from the source and inserts them into the destination, so a crash
 //! can never leave a message in both queues or in neither.
 
 use crate::codec::{begin_frame, end_frame, DecodeError, PutExt, Reader};
-use crate::limits::{QUEUE_ID_MAX, SEQ_MAX, TIME_MS_MAX};
+use crate::limits::{BODY_OFFSET_MAX, QUEUE_ID_MAX, RECORD_BYTES_MAX, SEQ_MAX, TIME_MS_MAX};
 use crate::bodies::UNLOCATED;
 use sluice_store::queue_core::{BodyRef, CoreMessage, DedupEntry, MessageState, Payload};
 use sluice_store::{MoveTask, QueueId, QueueInfo, QueueName};
@@ -65,11 +67,17 @@ pub mod tag {
     pub const SEAL: u8 = 13;
     pub const CHECKPOINT_BEGIN: u8 = 32;
     pub const CHECKPOINT_QUEUE: u8 = 33;
-    pub const CHECKPOINT_MESSAGES: u8 = 34;
+    /// Retired: checkpoint messages with their bodies inline (format of
+    /// sluice before bodies stayed in place); an old checkpoint holding it
+    /// is rejected and recovery falls back as for a damaged one.
+    pub const CHECKPOINT_MESSAGES_INLINE_RETIRED: u8 = 34;
     pub const CHECKPOINT_DELETED_NAME: u8 = 35;
     pub const CHECKPOINT_MOVE_TASK: u8 = 36;
     pub const CHECKPOINT_END: u8 = 37;
     pub const CHECKPOINT_DEDUP: u8 = 38;
+    pub const CHECKPOINT_MESSAGES: u8 = 39;
+    /// Last checkpoint tag.
+    pub const CHECKPOINT_LAST: u8 = 39;
     /// First tag reserved for SNS records.
     pub const SNS_FIRST: u8 = 64;
     /// First tag reserved for Kinesis records.
@@ -211,11 +219,13 @@ pub enum Record {
         /// The queue's next sequence number.
         next_seq: u64,
     },
-    /// Some of a queue's messages in a checkpoint.
+    /// Some of a queue's messages in a checkpoint, each with a handle to
+    /// where its body is (a segment or a checkpoint's bodies file), not the
+    /// body itself.
     CheckpointMessages {
         /// The queue.
         queue: QueueId,
-        /// Messages with their full state.
+        /// Messages with their full state and `Payload::Stored` handles.
         messages: Vec<CoreMessage>,
     },
     /// A recently deleted queue name in a checkpoint.
@@ -269,6 +279,28 @@ fn get_time(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
 /// (`Payload::Inline`): writers resolve handles before encoding. When
 /// `bodies` is given, the offset in `out` of the payload bytes is pushed.
 pub fn put_message(out: &mut Vec<u8>, m: &CoreMessage, bodies: Option<&mut Vec<usize>>) {
+    put_message_head(out, m);
+    let payload = m.payload.inline().expect("a message is encoded with its payload in memory");
+    // `put_blob` writes a u32 length, then the bytes.
+    if let Some(b) = bodies {
+        b.push(out.len() + 4);
+    }
+    out.put_blob(payload);
+}
+
+/// Encodes one message of a checkpoint: its state and the handle of its
+/// body (`file u32 | offset u64 | len u32 | crc u32`), which must be a
+/// `Payload::Stored` with a located file.
+pub fn put_message_ref(out: &mut Vec<u8>, m: &CoreMessage) {
+    put_message_head(out, m);
+    let Payload::Stored(r) = &m.payload else { unreachable!("checkpoints encode body handles only") };
+    out.put_u32(r.file);
+    out.put_u64(r.offset);
+    out.put_u32(r.len);
+    out.put_u32(r.crc);
+}
+
+fn put_message_head(out: &mut Vec<u8>, m: &CoreMessage) {
     out.put_u64(m.seq);
     out.put_u128(m.message_id);
     out.put_u64(m.sent_ms);
@@ -293,12 +325,6 @@ pub fn put_message(out: &mut Vec<u8>, m: &CoreMessage, bodies: Option<&mut Vec<u
     }
     out.put_opt_string(m.group_id.as_deref());
     out.put_opt_string(m.dedup_id.as_deref());
-    let payload = m.payload.inline().expect("a message is encoded with its payload in memory");
-    // `put_blob` writes a u32 length, then the bytes.
-    if let Some(b) = bodies {
-        b.push(out.len() + 4);
-    }
-    out.put_blob(payload);
 }
 
 /// Decodes one message. The payload is not copied: it becomes a
@@ -306,6 +332,32 @@ pub fn put_message(out: &mut Vec<u8>, m: &CoreMessage, bodies: Option<&mut Vec<u
 /// is relative to the start of the record's payload, with the CRC32C of the
 /// bytes; `Record::locate_bodies` turns it into a file position.
 pub fn get_message(r: &mut Reader<'_>) -> Result<CoreMessage, DecodeError> {
+    let mut m = get_message_head(r)?;
+    let body_at = r.pos() + 4;
+    let body = r.blob()?;
+    let len = u32::try_from(body.len()).map_err(|_| DecodeError("payload too long"))?;
+    m.payload = Payload::Stored(BodyRef { file: UNLOCATED, offset: body_at as u64, len, crc: crc32c::crc32c(body) });
+    Ok(m)
+}
+
+/// Decodes one message written by `put_message_ref`.
+pub fn get_message_ref(r: &mut Reader<'_>) -> Result<CoreMessage, DecodeError> {
+    let mut m = get_message_head(r)?;
+    let file = r.u32()?;
+    if file == UNLOCATED {
+        return Err(DecodeError("body handle without a file"));
+    }
+    let offset = r.u64_max(BODY_OFFSET_MAX, "body offset out of range")?;
+    let len = r.u32()?;
+    if len as usize > RECORD_BYTES_MAX {
+        return Err(DecodeError("body length out of range"));
+    }
+    let crc = r.u32()?;
+    m.payload = Payload::Stored(BodyRef { file, offset, len, crc });
+    Ok(m)
+}
+
+fn get_message_head(r: &mut Reader<'_>) -> Result<CoreMessage, DecodeError> {
     let seq = r.u64_max(SEQ_MAX, "sequence number out of range")?;
     let message_id = r.u128()?;
     let sent_ms = get_time(r)?;
@@ -328,13 +380,9 @@ pub fn get_message(r: &mut Reader<'_>) -> Result<CoreMessage, DecodeError> {
     };
     let group_id = r.opt_string()?.map(std::sync::Arc::<str>::from);
     let dedup_id = r.opt_string()?.map(String::into_boxed_str);
-    let body_at = r.pos() + 4;
-    let body = r.blob()?;
-    let len = u32::try_from(body.len()).map_err(|_| DecodeError("payload too long"))?;
-    let payload = Payload::Stored(BodyRef { file: UNLOCATED, offset: body_at as u64, len, crc: crc32c::crc32c(body) });
     Ok(CoreMessage {
         message_id,
-        payload,
+        payload: Payload::Stored(BodyRef { file: UNLOCATED, offset: 0, len: 0, crc: 0 }),
         sent_ms,
         seq,
         receive_count,
@@ -361,6 +409,18 @@ fn put_messages(out: &mut Vec<u8>, ms: &[CoreMessage], mut bodies: Option<&mut V
 fn get_messages(r: &mut Reader<'_>) -> Result<Vec<CoreMessage>, DecodeError> {
     let n = r.count(MESSAGE_MIN_BYTES)?;
     (0..n).map(|_| get_message(r)).collect()
+}
+
+fn put_message_refs(out: &mut Vec<u8>, ms: &[CoreMessage]) {
+    out.put_count(ms.len());
+    for m in ms {
+        put_message_ref(out, m);
+    }
+}
+
+fn get_message_refs(r: &mut Reader<'_>) -> Result<Vec<CoreMessage>, DecodeError> {
+    let n = r.count(MESSAGE_MIN_BYTES)?;
+    (0..n).map(|_| get_message_ref(r)).collect()
 }
 
 fn put_dedup(out: &mut Vec<u8>, entries: &[(String, DedupEntry)]) {
@@ -484,7 +544,7 @@ impl Record {
             }
             Record::CheckpointMessages { queue, messages } => {
                 out.put_u64(*queue);
-                put_messages(out, messages, bodies);
+                put_message_refs(out, messages);
             }
             Record::CheckpointDedup { queue, entries } => {
                 out.put_u64(*queue);
@@ -559,7 +619,7 @@ impl Record {
                 Record::MessagesSent { queue: get_queue(&mut r)?, messages: get_messages(&mut r)?, dedup: get_dedup(&mut r)? }
             }
             CHECKPOINT_DEDUP => Record::CheckpointDedup { queue: get_queue(&mut r)?, entries: get_dedup(&mut r)? },
-            CHECKPOINT_MESSAGES => Record::CheckpointMessages { queue: get_queue(&mut r)?, messages: get_messages(&mut r)? },
+            CHECKPOINT_MESSAGES => Record::CheckpointMessages { queue: get_queue(&mut r)?, messages: get_message_refs(&mut r)? },
             RECEIVED => {
                 let queue = get_queue(&mut r)?;
                 let now_ms = get_time(&mut r)?;
@@ -735,7 +795,10 @@ mod tests {
             Record::Seal { offset: 99 },
             Record::CheckpointBegin { start_segment: 3, next_queue_id: 5 },
             Record::CheckpointQueue { info: info(), next_seq: 77 },
-            Record::CheckpointMessages { queue: 4, messages: vec![msg(3)] },
+            Record::CheckpointMessages {
+                queue: 4,
+                messages: vec![CoreMessage { payload: Payload::Stored(BodyRef { file: 7, offset: 1 << 40, len: 9, crc: 0xabcd_ef01 }), ..msg(3) }],
+            },
             Record::CheckpointDeletedName { name: QueueName::new("1", "x"), at_ms: 10 },
             Record::CheckpointMoveTask(task),
             Record::CheckpointEnd { records: 6 },
@@ -752,7 +815,7 @@ mod tests {
             let mut back = Record::decode(f.kind, f.payload).unwrap();
             // Decoding leaves payloads on disk: read them back from the
             // frame, checking the handle's CRC, to compare with the original.
-            if let Some(ms) = back.messages_mut() {
+            if let (Some(ms), false) = (back.messages_mut(), matches!(rec, Record::CheckpointMessages { .. })) {
                 for m in ms {
                     let Payload::Stored(r) = m.payload else { panic!("decoded payload not a handle") };
                     assert_eq!(r.file, UNLOCATED);

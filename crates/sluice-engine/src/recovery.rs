@@ -22,7 +22,7 @@
 //!   kill -9, or after a failed fsync whose pages the kernel marked clean) are
 //!   made durable before anything new depends on them.
 
-use crate::bodies::{checkpoint_file, segment_file};
+use crate::bodies::{checkpoint_file, file_name, segment_file, CHECKPOINT_FILE_BIT};
 use crate::codec::{
     decode_file_header, decode_frame, find_next_frame, FrameError, CHECKPOINT_MAGIC, FILE_HEADER_BYTES, FRAME_HEADER_BYTES, SEGMENT_MAGIC,
 };
@@ -32,6 +32,8 @@ use crate::pipe::segment_name;
 use crate::record::{tag, Record};
 use crate::state::Catalog;
 use sluice_store::StoreError;
+use sluice_store::queue_core::Payload;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,11 @@ pub const CHECKPOINT_DIR: &str = "checkpoint";
 /// The file name of the checkpoint whose first uncovered segment is `n`.
 pub fn checkpoint_name(n: u64) -> String {
     format!("{n:020}.ckpt")
+}
+
+/// The file name of checkpoint `n`'s bodies file.
+pub fn bodies_name(n: u64) -> String {
+    format!("{n:020}.bodies")
 }
 
 /// A torn tail that was cut off the last segment.
@@ -88,6 +95,9 @@ pub(crate) struct Recovered {
     pub catalog: Catalog,
     pub report: RecoveryReport,
     pub next_segment: u64,
+    /// The checkpoint loaded and the files its handles point into: they
+    /// must stay while it is one of the kept generations.
+    pub checkpoint_files: Option<(u64, HashSet<u32>)>,
 }
 
 fn corrupt(file: &str, offset: u64) -> StoreError {
@@ -173,6 +183,7 @@ pub(crate) fn with_frames<R>(buf: &[u8], start: usize, f: impl FnOnce(&mut dyn I
 pub(crate) struct Listing {
     pub segments: Vec<u64>,
     pub checkpoints: Vec<u64>,
+    pub bodies: Vec<u64>,
     pub temporaries: Vec<PathBuf>,
 }
 
@@ -193,8 +204,10 @@ pub(crate) fn list(io: &dyn Io, dir: &Path) -> Result<Listing, StoreError> {
     let names = io.list(&ck).map_err(|e| io_err("list checkpoint directory", e))?;
     let mut checkpoints: Vec<u64> = names.iter().filter_map(|n| parse_numbered(n, ".ckpt")).collect();
     checkpoints.sort_unstable();
+    let mut bodies: Vec<u64> = names.iter().filter_map(|n| parse_numbered(n, ".bodies")).collect();
+    bodies.sort_unstable();
     let temporaries = names.iter().filter(|n| n.ends_with(".tmp")).map(|n| ck.join(n)).collect();
-    Ok(Listing { segments, checkpoints, temporaries })
+    Ok(Listing { segments, checkpoints, bodies, temporaries })
 }
 
 /// Where a checkpoint stopped being valid.
@@ -335,13 +348,24 @@ impl CheckpointParser {
                         }
                         return Ok(Fed::Finished);
                     }
-                    (r, _) if !(tag::CHECKPOINT_BEGIN..=tag::CHECKPOINT_DEDUP).contains(&r.tag()) => {
+                    (r, _) if !(tag::CHECKPOINT_BEGIN..=tag::CHECKPOINT_LAST).contains(&r.tag()) => {
                         return Err(reject(at, "log record inside a checkpoint"))
                     }
                     _ => {}
                 }
                 let mut rec = rec;
-                rec.locate_bodies(checkpoint_file(n), at + FRAME_HEADER_BYTES as u64);
+                // A checkpoint's handles point into segments it covers or
+                // into bodies files of checkpoints up to itself.
+                if let Some(ms) = rec.messages_mut() {
+                    let outside = ms.iter().any(|m| match &m.payload {
+                        Payload::Stored(r) if r.file & CHECKPOINT_FILE_BIT != 0 => u64::from(r.file & !CHECKPOINT_FILE_BIT) > n,
+                        Payload::Stored(r) => u64::from(r.file) >= n,
+                        Payload::Inline(_) => true,
+                    });
+                    if outside {
+                        return Err(reject(at, "body handle outside the files the checkpoint covers"));
+                    }
+                }
                 catalog.apply(rec).map_err(|r| reject(at, r))?;
                 *count += 1;
             }
@@ -419,7 +443,7 @@ fn scan_segment(file: &str, buf: &[u8], no: u64, is_last: bool, catalog: &mut Ca
                     trusted = offset;
                     sealed = true;
                 }
-                ref r if (tag::CHECKPOINT_BEGIN..=tag::CHECKPOINT_DEDUP).contains(&r.tag()) => return Err(corrupt(file, pos as u64)),
+                ref r if (tag::CHECKPOINT_BEGIN..=tag::CHECKPOINT_LAST).contains(&r.tag()) => return Err(corrupt(file, pos as u64)),
                 mut r => {
                     // Nothing is ever written after a seal.
                     if sealed {
@@ -481,8 +505,12 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
             }
         }
     }
+    let mut checkpoint_files = None;
     let (base, mut catalog) = match chosen {
-        Some((n, c)) => (n, c),
+        Some((n, c)) => {
+            checkpoint_files = Some((n, c.referenced_files()));
+            (n, c)
+        }
         None => {
             if listing.segments.first().is_some_and(|&s| s != 1) {
                 return Err(match first_rejection {
@@ -569,25 +597,52 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
     }
     next_segment = next_segment.max(base);
 
+    // 3. Every file a live body handle points into must be there (segments
+    // below the base are kept for their bodies, not replayed).
+    for f in catalog.referenced_files() {
+        let present = if f & CHECKPOINT_FILE_BIT != 0 {
+            listing.bodies.binary_search(&u64::from(f & !CHECKPOINT_FILE_BIT)).is_ok()
+        } else {
+            listing.segments.binary_search(&u64::from(f)).is_ok()
+        };
+        if !present {
+            return Err(corrupt(&file_name(f), 0));
+        }
+    }
+
     report.messages = catalog.slots.values().map(|s| s.core.lock().q.len() as u64).sum();
     report.elapsed = started.elapsed();
-    Ok(Recovered { catalog, report, next_segment })
+    Ok(Recovered { catalog, report, next_segment, checkpoint_files })
 }
 
-/// Deletes checkpoints beyond the newest `CHECKPOINTS_KEPT` and segments older
+/// Deletes checkpoints beyond the newest `CHECKPOINTS_KEPT`, segments older
 /// than the oldest kept checkpoint (never one at or above `writer_floor`, the
-/// lowest segment the writer may still write), and never a file a live body
-/// handle points into (`referenced`, by `BodyRef::file`): that would reclaim
-/// a live message (R5). Checkpoints repoint the handles they copied before
-/// pruning; a message moved to another queue while the checkpoint was
-/// written keeps its old handle, and its file stays until a later
-/// checkpoint copies it.
-pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64, referenced: &dyn Fn(u32) -> bool) -> Result<(u64, u64), StoreError> {
+/// lowest segment the writer may still write) and bodies files, but never a
+/// segment or bodies file that `referenced` names (by `BodyRef::file`): the
+/// store passes the files live handles and the kept checkpoints point into,
+/// so no live message is reclaimed (R5) and each kept checkpoint still
+/// opens. Checkpoints repoint the handles they moved before pruning; a
+/// message moved to another queue while the checkpoint was written keeps
+/// its old handle, and its file stays until a later checkpoint moves it.
+pub(crate) fn prune(
+    io: &dyn Io,
+    dir: &Path,
+    writer_floor: u64,
+    live: &dyn Fn(u32) -> bool,
+    checkpoint_files: &BTreeMap<u64, HashSet<u32>>,
+) -> Result<(u64, u64), StoreError> {
     let listing = list(io, dir)?;
     let ck_dir = dir.join(CHECKPOINT_DIR);
     let log_dir = dir.join(LOG_DIR);
     let keep: Vec<u64> = listing.checkpoints.iter().rev().take(CHECKPOINTS_KEPT).copied().collect();
     let Some(&oldest_kept) = keep.last() else { return Ok((0, 0)) };
+    // A kept checkpoint whose files are not known (not written or loaded by
+    // this process) keeps every file.
+    let unknown = keep.iter().any(|n| !checkpoint_files.contains_key(n));
+    if unknown {
+        tracing::info!(target: "sluice_engine", "keeping old segments and bodies files: a kept checkpoint's files are not known yet");
+    }
+    let referenced = |f: u32| unknown || live(f) || keep.iter().any(|n| checkpoint_files.get(n).is_some_and(|s| s.contains(&f)));
     // Segments go only once there are CHECKPOINTS_KEPT checkpoints, so that a
     // newest checkpoint that fails its checksum can always fall back to an
     // older one (or to the whole log) plus the segments after it.
@@ -595,11 +650,13 @@ pub(crate) fn prune(io: &dyn Io, dir: &Path, writer_floor: u64, referenced: &dyn
     let mut removed_ck = 0;
     for &n in &listing.checkpoints {
         if !keep.contains(&n) {
-            if referenced(checkpoint_file(n)) {
-                tracing::info!(target: "sluice_engine", "keeping {CHECKPOINT_DIR}/{}: live message bodies still point into it", checkpoint_name(n));
-                continue;
-            }
             io.remove(&ck_dir.join(checkpoint_name(n))).map_err(|e| io_err("remove old checkpoint", e))?;
+            removed_ck += 1;
+        }
+    }
+    for &n in &listing.bodies {
+        if !referenced(checkpoint_file(n)) {
+            io.remove(&ck_dir.join(bodies_name(n))).map_err(|e| io_err("remove old bodies file", e))?;
             removed_ck += 1;
         }
     }
@@ -629,24 +686,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn given_files_live_handles_point_into_prune_should_keep_them() {
+    fn given_files_live_handles_or_kept_checkpoints_point_into_prune_should_keep_them() {
         let fs = crate::FaultIo::new();
         let io = fs.as_io();
         let dir = std::path::PathBuf::from("/data");
         io.create_dir_all(&dir.join(LOG_DIR)).unwrap();
         io.create_dir_all(&dir.join(CHECKPOINT_DIR)).unwrap();
-        for n in 1..=4 {
+        for n in 1..=5 {
             io.open(&dir.join(LOG_DIR).join(segment_name(n)), true).unwrap();
         }
-        for n in 1..=3 {
+        for n in 2..=4 {
             io.open(&dir.join(CHECKPOINT_DIR).join(checkpoint_name(n)), true).unwrap();
+            io.open(&dir.join(CHECKPOINT_DIR).join(bodies_name(n)), true).unwrap();
         }
-        // Checkpoints 3 and 2 are kept; checkpoint 1 and segment 1 would go.
-        let live = [segment_file(1), checkpoint_file(1)];
-        assert_eq!(prune(io.as_ref(), &dir, 10, &|f| live.contains(&f)).unwrap(), (0, 0));
-        let l = list(io.as_ref(), &dir).unwrap();
-        assert_eq!((l.segments, l.checkpoints), (vec![1, 2, 3, 4], vec![1, 2, 3]));
-        assert_eq!(prune(io.as_ref(), &dir, 10, &|_| false).unwrap(), (1, 1));
+        let listed = |io: &dyn Io| {
+            let l = list(io, &dir).unwrap();
+            (l.segments, l.checkpoints, l.bodies)
+        };
+        // Checkpoints 4 and 3 are kept. A kept checkpoint whose files are not
+        // known keeps every segment and bodies file; only checkpoint 2 goes.
+        let known_4 = BTreeMap::from([(4, HashSet::new())]);
+        assert_eq!(prune(io.as_ref(), &dir, 10, &|_| false, &known_4).unwrap(), (1, 0));
+        assert_eq!(listed(io.as_ref()), (vec![1, 2, 3, 4, 5], vec![3, 4], vec![2, 3, 4]));
+        // Segment 1 is live, bodies 2 is in checkpoint 3's files, segment 2 in
+        // checkpoint 4's: they stay; bodies 3 and 4 go; segments from 3 (the
+        // oldest kept checkpoint) are not old enough to go.
+        let known = BTreeMap::from([(3, HashSet::from([checkpoint_file(2)])), (4, HashSet::from([segment_file(2)]))]);
+        let live = [segment_file(1)];
+        assert_eq!(prune(io.as_ref(), &dir, 10, &|f| live.contains(&f), &known).unwrap(), (2, 0));
+        assert_eq!(listed(io.as_ref()), (vec![1, 2, 3, 4, 5], vec![3, 4], vec![2]));
+        assert_eq!(prune(io.as_ref(), &dir, 10, &|_| false, &BTreeMap::from([(3, HashSet::new()), (4, HashSet::new())])).unwrap(), (1, 2));
+        assert_eq!(listed(io.as_ref()), (vec![3, 4, 5], vec![3, 4], vec![]));
     }
     use crate::{FaultIo, LogOptions, LogStore};
     use sluice_store::{NewMessage, NewQueue, QueueConfig, QueueName, Store};

@@ -2,8 +2,8 @@
 //! one, so that an operator can get back everything that still checksums
 //! after `open` refused with `Corrupt { file, offset }`.
 //!
-//! The newest checkpoint that validates is copied as is and its segments are
-//! read from there on; without one, every segment is read. Within a segment,
+//! The newest checkpoint that validates is copied as is, with the files its
+//! body handles point into, and its segments are read from there on; without one, every segment is read. Within a segment,
 //! each frame is checked; at damage the reader resynchronises on the next
 //! offset where a whole frame checksums (magic, length within the cap and the
 //! file, CRC), records the damaged range, and goes on. Kept records are
@@ -15,6 +15,7 @@
 //!
 //! The source directory is never modified.
 
+use crate::bodies::file_name;
 use crate::codec::{decode_file_header, decode_frame, encode_file_header, find_next_frame, FILE_HEADER_BYTES, SEGMENT_MAGIC};
 use crate::io::{read_all, write_all_at, Io};
 use crate::limits::SEGMENT_BYTES_DEFAULT;
@@ -41,6 +42,8 @@ pub struct DamagedRange {
 pub struct SalvageReport {
     /// The checkpoint copied, if one validated.
     pub checkpoint: Option<String>,
+    /// Files the checkpoint's handles point into, copied as they are.
+    pub files_copied: Vec<String>,
     /// Checkpoints that did not validate.
     pub rejected_checkpoints: Vec<String>,
     /// Segments read.
@@ -134,6 +137,20 @@ pub fn salvage(io: &dyn Io, dir: &Path, out: &Path) -> Result<SalvageReport, Sto
                 g.fsync().map_err(|e| io_err("fsync checkpoint copy", e))?;
                 io.fsync_dir(&out_ck).map_err(|e| io_err("fsync output", e))?;
                 report.checkpoint = Some(format!("{CHECKPOINT_DIR}/{name}"));
+                // The files its handles point into (segments it covers,
+                // bodies files) are copied as they are: each body is checked
+                // against its handle's CRC whenever it is read.
+                for f in c.referenced_files() {
+                    let rel = file_name(f);
+                    let from = io.open(&dir.join(&rel), false).map_err(|e| io_err(&format!("open {rel}"), e))?;
+                    let bytes = read_all(from.as_ref()).map_err(|e| io_err(&format!("read {rel}"), e))?;
+                    let to = io.open(&out.join(&rel), true).map_err(|e| io_err(&format!("create {rel}"), e))?;
+                    write_all_at(to.as_ref(), &bytes, 0).map_err(|(e, _)| io_err(&format!("write {rel}"), e))?;
+                    to.fsync().map_err(|e| io_err(&format!("fsync {rel}"), e))?;
+                    report.files_copied.push(rel);
+                }
+                io.fsync_dir(&out_ck).map_err(|e| io_err("fsync output", e))?;
+                io.fsync_dir(&out_log).map_err(|e| io_err("fsync output", e))?;
                 catalog = c;
                 base = Some(n);
                 break;
@@ -177,7 +194,7 @@ pub fn salvage(io: &dyn Io, dir: &Path, out: &Path) -> Result<SalvageReport, Sto
                             continue;
                         }
                     };
-                    if matches!(rec, Record::SyncedThrough { .. } | Record::Seal { .. }) || (tag::CHECKPOINT_BEGIN..=tag::CHECKPOINT_DEDUP).contains(&rec.tag()) {
+                    if matches!(rec, Record::SyncedThrough { .. } | Record::Seal { .. }) || (tag::CHECKPOINT_BEGIN..=tag::CHECKPOINT_LAST).contains(&rec.tag()) {
                         continue;
                     }
                     if catalog.apply(rec).is_err() {

@@ -20,8 +20,8 @@
 //! write.
 
 use crate::bodies::{checkpoint_file, segment_file, Bodies, CHECKPOINT_FILE_BIT};
-use crate::checkpoint::{write_checkpoint, CheckpointReport, QueueSnapshot, Snapshot};
-use crate::limits::{BATCH_ENTRIES_MAX, MOVE_BATCH_MAX, RECEIVE_MAX, RECORD_BYTES_MAX, SEGMENT_BYTES_MIN, SEND_BATCH_MAX};
+use crate::checkpoint::{finish, write_index, CheckpointReport};
+use crate::limits::{BATCH_ENTRIES_MAX, CHECKPOINTS_KEPT, COMPACT_BELOW_LIVE_DIVISOR, MOVE_BATCH_MAX, RECEIVE_MAX, RECORD_BYTES_MAX, SEGMENT_BYTES_MIN, SEND_BATCH_MAX};
 use crate::pipe::{Health, Pipe, Writer};
 use crate::record::{message_bytes, Record, Transfer, TransferMode};
 use crate::recovery::{prune, recover, RecoveryReport, LOG_DIR};
@@ -31,7 +31,7 @@ use async_trait::async_trait;
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use sluice_store::queue_core::{dedup_key, BodyRef, CoreMessage, DedupEntry, Payload, ReceiveRules, DEDUP_WINDOW_MS};
 use sluice_store::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -46,6 +46,9 @@ pub(crate) struct Inner {
     epoch: RwLock<()>,
     pipe: Arc<Pipe>,
     ckpt_lock: Mutex<()>,
+    /// The files each kept checkpoint's handles point into (known for the
+    /// ones written or loaded by this process).
+    ckpt_files: Mutex<BTreeMap<u64, HashSet<u32>>>,
     checkpoints: AtomicU64,
     last_now_ms: AtomicU64,
 }
@@ -82,11 +85,9 @@ impl LogStore {
             return Err(StoreError::Internal(format!("segment_bytes must be at least {SEGMENT_BYTES_MIN}")));
         }
         let io = opts.io.clone();
+        // No pruning here: the files the older kept checkpoint needs are not
+        // known until the next checkpoint replaces it; that one prunes.
         let rec = recover(io.as_ref(), dir)?;
-        let referenced = rec.catalog.referenced_files();
-        if let Err(e) = prune(io.as_ref(), dir, rec.next_segment, &|f| referenced.contains(&f)) {
-            tracing::warn!(target: "sluice_engine", "pruning old files at open: {e}");
-        }
         tracing::info!(
             target: "sluice_engine",
             "opened {}: {} messages, {} records replayed from {} segments in {:?} (checkpoint {:?})",
@@ -106,6 +107,7 @@ impl LogStore {
             epoch: RwLock::new(()),
             pipe: pipe.clone(),
             ckpt_lock: Mutex::new(()),
+            ckpt_files: Mutex::new(rec.checkpoint_files.into_iter().collect()),
             checkpoints: AtomicU64::new(0),
             last_now_ms: AtomicU64::new(0),
         });
@@ -251,42 +253,65 @@ impl Inner {
         let _one = self.ckpt_lock.lock();
         self.pipe.check_writable()?;
         let started = Instant::now();
-        let snap = {
+        let index = {
             let _e = self.epoch.write();
             let start_segment = self.pipe.force_roll();
             let c = self.catalog.read();
-            let mut ids: Vec<QueueId> = c.slots.keys().copied().collect();
-            ids.sort_unstable();
-            let queues = ids
+            // Compaction: bodies in files that are mostly dead move into this
+            // checkpoint's bodies file, so those files can go.
+            let mut live: HashMap<u32, u64> = HashMap::new();
+            for slot in c.slots.values() {
+                slot.core.lock().q.for_each_payload_mut(|p| {
+                    if let Payload::Stored(r) = p {
+                        *live.entry(r.file).or_default() += u64::from(r.len);
+                    }
+                });
+            }
+            // With nothing logged since the last checkpoint the pipe does not
+            // roll and this one has the same number: it rewrites the same
+            // index and must not replace the bodies file live handles use.
+            let again = self.ckpt_files.lock().contains_key(&start_segment);
+            let compact: HashSet<u32> = live
                 .iter()
-                .map(|id| {
-                    let slot = &c.slots[id];
-                    let info = (**slot.info.read()).clone();
-                    let core = slot.core.lock();
-                    let messages: Vec<CoreMessage> = core.q.messages().into_iter().cloned().collect();
-                    QueueSnapshot { info, next_seq: core.q.next_seq(), messages, dedup: core.q.dedup_entries() }
-                })
+                .filter(|_| !again)
+                .filter(|(f, bytes)| self.bodies.file_len(**f).is_some_and(|len| **bytes < len / COMPACT_BELOW_LIVE_DIVISOR))
+                .map(|(f, _)| *f)
                 .collect();
-            let mut deleted: Vec<(QueueName, u64)> = c.deleted.iter().map(|(k, v)| (k.clone(), *v)).collect();
-            deleted.sort();
-            Snapshot { start_segment, next_queue_id: c.next_id, queues, deleted, move_tasks: c.move_tasks.clone() }
+            write_index(self.io.as_ref(), &self.dir, start_segment, &c, &|f| compact.contains(&f))?
         };
         let mut freeze = started.elapsed();
-        let start_segment = snap.start_segment;
+        let start_segment = index.start_segment;
+        // The index points into segments below N whose newest records may
+        // not be written or fsynced yet (with `interval`/`never`, or writes
+        // in flight): it may become visible only once they are durable, or
+        // a power cut would leave it pointing at bytes that never made it.
+        // The barrier waits for the writer to write (and, with `always`,
+        // fsync) everything appended before the freeze; the fsyncs below
+        // cover the other policies.
+        self.pipe.barrier().wait_blocking()?;
+        for &f in &index.files {
+            if f & CHECKPOINT_FILE_BIT == 0 && u64::from(f) < start_segment {
+                // A failed fsync may have dropped the pages (fsyncgate): the
+                // writer must never report a later fsync of them as success.
+                if let Err(e) = self.bodies.fsync_file(f) {
+                    self.pipe.fail_stop(format!("checkpoint: {e}"));
+                    return Err(e);
+                }
+            }
+        }
         let pipe = self.pipe.clone();
-        let written = write_checkpoint(self.io.as_ref(), &self.dir, snap, &self.bodies, &|| pipe.is_closing() || pipe.is_failed())?;
+        let written = finish(self.io.as_ref(), &self.dir, index, &self.bodies, &|| pipe.is_closing() || pipe.is_failed())?;
         self.checkpoints.fetch_add(1, Ordering::Relaxed);
-        // Point every handle the checkpoint copied at its copy before pruning
+        // Point every handle the checkpoint moved at its copy before pruning
         // deletes the files they pointed into (R5: no live message
         // reclaimed). Under the epoch lock no operation runs. A message is
         // found by its queue and sequence number at the snapshot, and
-        // repointed only if its handle is still the one copied; one that was
+        // repointed only if its handle is still the one moved; one that was
         // moved or renumbered since keeps its handle, and its file is kept
-        // (below) until a later checkpoint copies it. Messages sent since
-        // the snapshot point into segments the prune keeps (>= start_segment).
+        // (below) until a later checkpoint moves it. Messages sent since the
+        // snapshot point into segments the prune keeps (>= start_segment).
         let this_file = checkpoint_file(start_segment);
-        let mut referenced = std::collections::HashSet::new();
-        {
+        let referenced = {
             let repoint_started = Instant::now();
             let _e = self.epoch.write();
             let c = self.catalog.read();
@@ -294,33 +319,37 @@ impl Inner {
                 let Some(slot) = c.slots.get(qid) else { continue };
                 let mut core = slot.core.lock();
                 for r in moved {
-                    let Some(Payload::Stored(old)) = core.q.get(r.seq).map(|m| m.payload.clone()) else { continue };
-                    if old.file == r.old_file && old.offset == r.old_offset {
-                        core.q.set_payload(r.seq, Payload::Stored(BodyRef { file: this_file, offset: r.new_offset, ..old }));
+                    let Some(Payload::Stored(now)) = core.q.get(r.seq).map(|m| m.payload.clone()) else { continue };
+                    if now == r.old {
+                        core.q.set_payload(r.seq, Payload::Stored(BodyRef { file: this_file, offset: r.new_offset, ..r.old }));
                     }
                 }
             }
             // Every file a live handle still points into; prune keeps them.
-            for slot in c.slots.values() {
-                slot.core.lock().q.for_each_payload_mut(|p| {
-                    if let Payload::Stored(r) = p {
-                        referenced.insert(r.file);
-                    }
-                });
-            }
+            let referenced = c.referenced_files();
             freeze += repoint_started.elapsed();
-        }
+            referenced
+        };
+        let (bodies_moved, body_bytes_moved) = (written.bodies_moved, written.body_bytes_moved);
         drop(written.relocations);
+        let mut kept = self.ckpt_files.lock();
+        kept.insert(start_segment, written.files);
         // A message sent after the repoint lands in a segment >= the writer's,
         // which prune never touches.
-        let (_, segments_pruned) = prune(self.io.as_ref(), &self.dir, self.pipe.writer_segment(), &|f| referenced.contains(&f))?;
-        self.bodies.forget_files(|f| f == this_file || (f & CHECKPOINT_FILE_BIT == 0 && u64::from(f) >= start_segment));
+        let (_, segments_pruned) = prune(self.io.as_ref(), &self.dir, self.pipe.writer_segment(), &|f| referenced.contains(&f), &kept)?;
+        while kept.len() > CHECKPOINTS_KEPT {
+            kept.pop_first();
+        }
+        drop(kept);
+        self.bodies.forget_files(|f| referenced.contains(&f) || (f & CHECKPOINT_FILE_BIT == 0 && u64::from(f) >= start_segment));
         Ok(CheckpointReport {
             file: written.file,
             start_segment,
             queues: written.queues,
             messages: written.messages,
             bytes: written.bytes,
+            bodies_moved,
+            body_bytes_moved,
             freeze,
             elapsed: started.elapsed(),
             segments_pruned,

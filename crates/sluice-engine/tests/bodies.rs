@@ -1,5 +1,6 @@
 //! Goal: message bodies live on disk and come back intact: after a restart,
-//! after checkpoints that prune the segments they were first written to,
+//! after checkpoints that move them out of mostly dead segments and prune
+//! those, after a fallback to the older checkpoint,
 //! with no cache at all; and a damaged body or a failing read is refused
 //! (`Unavailable`), never served, while other bodies are still served.
 //!
@@ -71,30 +72,57 @@ async fn given_no_cache_bodies_should_read_back_before_and_after_restart() {
     assert_eq!(receive_all(&store, q, T0 + 1).await, (0..300).collect::<Vec<_>>());
 }
 
+/// Receives every visible message and deletes those `drop` selects.
+async fn delete_where(store: &LogStore, q: QueueId, now_ms: u64, drop: impl Fn(u128) -> bool) {
+    let mut kept = Vec::new();
+    loop {
+        let r = store.receive(q, params(10, 3600), now_ms).await.unwrap();
+        if r.messages.is_empty() {
+            break;
+        }
+        let (gone, stay): (Vec<_>, Vec<_>) = r.messages.into_iter().partition(|m| drop(m.message.message_id));
+        let gone: Vec<Receipt> = gone.into_iter().map(|m| m.receipt).collect();
+        store.delete_messages(q, &gone, now_ms).await.unwrap();
+        kept.extend(stay.into_iter().map(|m| (m.receipt, 0)));
+    }
+    store.change_visibility(q, &kept, now_ms).await.unwrap();
+}
+
+fn bodies_files(fs: &FaultIo) -> Vec<PathBuf> {
+    fs.files().into_iter().map(|(p, _)| p).filter(|p| p.extension().is_some_and(|e| e == "bodies")).collect()
+}
+
 #[tokio::test]
-async fn given_checkpoints_that_prune_segments_bodies_should_move_to_the_checkpoint() {
+async fn given_mostly_dead_segments_checkpoints_should_move_their_bodies_and_delete_them() {
     let fs = FaultIo::new();
     let store = open_no_cache(&fs);
     let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
-    let dlq_config = QueueConfig::default();
-    let other = create(store.as_ref(), "other", dlq_config).await.id;
+    let other = create(store.as_ref(), "other", QueueConfig::default()).await.id;
     send_range(&store, q, 0..200).await;
     let first_segments = segment_files(&fs);
-    store.checkpoint().await.unwrap();
+    // Full segments stay where they are: a checkpoint copies no live body
+    // out of a file that is mostly live.
+    let c = store.checkpoint().await.unwrap();
+    assert_eq!(c.bodies_moved, 0, "{c:?}");
+    // Nine in ten die: those segments are now mostly dead.
+    delete_where(&store, q, T0, |id| id % 10 != 0).await;
     send_range(&store, q, 200..300).await;
     // A move keeps the body where it is: the handle travels with it.
-    assert_eq!(store.move_messages(q, MoveDestination::Queue(other), 50, T0).await.unwrap(), 50);
-    store.checkpoint().await.unwrap();
+    assert_eq!(store.move_messages(q, MoveDestination::Queue(other), 5, T0).await.unwrap(), 5);
+    let c = store.checkpoint().await.unwrap();
+    assert!(c.bodies_moved >= 15 && c.bodies_moved < 100, "the survivors of the first segments moved, the rest stayed: {c:?}");
+    assert_eq!(bodies_files(&fs).len(), 1);
     send_range(&store, q, 300..350).await;
     let c = store.checkpoint().await.unwrap();
-    assert!(c.segments_pruned > 0, "the third checkpoint prunes the oldest segments: {c:?}");
+    assert!(c.segments_pruned > 0, "the third checkpoint prunes the emptied segments: {c:?}");
     let now: Vec<PathBuf> = segment_files(&fs);
     assert!(first_segments.iter().any(|p| !now.contains(p)), "segments holding the first bodies are gone");
 
+    let expected: Vec<u128> = (0..200).filter(|i| i % 10 == 0).chain(200..350).collect();
     let mut all: Vec<u128> = receive_all(&store, q, T0).await;
     all.extend(receive_all(&store, other, T0).await);
     all.sort_unstable();
-    assert_eq!(all, (0..350).collect::<Vec<_>>());
+    assert_eq!(all, expected);
     store.close().await.unwrap();
     drop(store);
 
@@ -103,7 +131,43 @@ async fn given_checkpoints_that_prune_segments_bodies_should_move_to_the_checkpo
     let mut all: Vec<u128> = receive_all(&store, q, T0 + 1).await;
     all.extend(receive_all(&store, other, T0 + 1).await);
     all.sort_unstable();
-    assert_eq!(all, (0..350).collect::<Vec<_>>());
+    assert_eq!(all, expected);
+    // Once every moved body is dead too, its bodies file goes.
+    delete_where(&store, q, T0 + 2, |_| true).await;
+    delete_where(&store, other, T0 + 2, |_| true).await;
+    for i in 0..2 {
+        // Something to log, so that each checkpoint is a new generation.
+        create(store.as_ref(), &format!("t{i}"), QueueConfig::default()).await;
+        store.checkpoint().await.unwrap();
+    }
+    assert_eq!(bodies_files(&fs), Vec::<PathBuf>::new());
+    assert!(segment_files(&fs).len() <= 3, "only the newest segments remain: {:?}", segment_files(&fs));
+}
+
+#[tokio::test]
+async fn given_a_checkpoint_that_points_into_old_segments_a_fallback_to_the_older_one_should_still_open() {
+    let fs = FaultIo::new();
+    let store = open_no_cache(&fs);
+    let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+    send_range(&store, q, 0..100).await;
+    store.checkpoint().await.unwrap();
+    send_range(&store, q, 100..200).await;
+    store.checkpoint().await.unwrap();
+    // Deleting the first hundred makes their segments dead for the newest
+    // state, but the older kept checkpoint still points into them.
+    delete_where(&store, q, T0, |id| id < 100).await;
+    store.checkpoint().await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    // Damage the newest checkpoint: recovery falls back to the older one,
+    // whose bodies must all still be there.
+    let mut ckpts: Vec<PathBuf> = fs.files().into_iter().map(|(p, _)| p).filter(|p| p.extension().is_some_and(|e| e == "ckpt")).collect();
+    ckpts.sort();
+    let newest = ckpts.last().unwrap().clone();
+    assert!(fs.flip_bit(&newest, 40, 1));
+    let store = open_no_cache(&fs);
+    assert_eq!(store.recovery_report().rejected_checkpoints.len(), 1, "{:?}", store.recovery_report());
+    assert_eq!(receive_all(&store, q, T0 + 1).await, (100..200).collect::<Vec<_>>());
 }
 
 /// Where the body of `id` starts in `path`.

@@ -136,7 +136,7 @@ impl Bodies {
     /// The bytes of a payload.
     pub fn get(&self, p: &Payload) -> Result<Bytes, StoreError> {
         match p {
-            Payload::Inline(b) => Ok(b.clone()),
+            Payload::Inline(b) => Ok((**b).clone()),
             Payload::Stored(r) => self.get_ref(r, true),
         }
     }
@@ -145,7 +145,7 @@ impl Bodies {
     /// live body once and must not flush the recently used ones).
     pub fn get_uncached(&self, p: &Payload) -> Result<Bytes, StoreError> {
         match p {
-            Payload::Inline(b) => Ok(b.clone()),
+            Payload::Inline(b) => Ok((**b).clone()),
             Payload::Stored(r) => self.get_ref(r, false),
         }
     }

@@ -302,7 +302,7 @@ pub fn put_message_ref(out: &mut Vec<u8>, m: &CoreMessage) {
 
 fn put_message_head(out: &mut Vec<u8>, m: &CoreMessage) {
     out.put_u64(m.seq);
-    out.put_u128(m.message_id);
+    out.put_u128(m.message_id.get());
     out.put_u64(m.sent_ms);
     out.put_u32(m.receive_count);
     out.put_u64(m.first_receive_ms);
@@ -320,11 +320,11 @@ fn put_message_head(out: &mut Vec<u8>, m: &CoreMessage) {
         }
         Some(q) => {
             out.put_u8(1);
-            out.put_u64(q);
+            out.put_u64(q.get());
         }
     }
     out.put_opt_string(m.group_id.as_deref());
-    out.put_opt_string(m.dedup_id.as_deref());
+    out.put_opt_string(m.dedup_id.as_deref().map(String::as_str));
 }
 
 /// Decodes one message. The payload is not copied: it becomes a
@@ -375,13 +375,13 @@ fn get_message_head(r: &mut Reader<'_>) -> Result<CoreMessage, DecodeError> {
     let dl = get_queue(r)?;
     let dead_letter_source = match dl_tag {
         0 => None,
-        1 => Some(dl),
+        1 => Some(std::num::NonZeroU64::new(dl).ok_or(DecodeError("queue id out of range"))?),
         _ => return Err(DecodeError("bad option tag")),
     };
     let group_id = r.opt_string()?.map(std::sync::Arc::<str>::from);
-    let dedup_id = r.opt_string()?.map(String::into_boxed_str);
+    let dedup_id = r.opt_string()?.map(Box::new);
     Ok(CoreMessage {
-        message_id,
+        message_id: message_id.into(),
         payload: Payload::Stored(BodyRef { file: UNLOCATED, offset: 0, len: 0, crc: 0 }),
         sent_ms,
         seq,
@@ -715,15 +715,15 @@ mod tests {
 
     fn msg(seq: u64) -> CoreMessage {
         CoreMessage {
-            message_id: 0xdead_beef_u128 << 64 | u128::from(seq),
-            payload: Payload::Inline(Bytes::from(format!("payload-{seq}"))),
+            message_id: (0xdead_beef_u128 << 64 | u128::from(seq)).into(),
+            payload: Payload::Inline(Box::new(Bytes::from(format!("payload-{seq}")))),
             sent_ms: 1_700_000_000_000,
             seq,
             receive_count: 3,
             first_receive_ms: 1_700_000_000_005,
             group_id: Some("g".into()),
             dedup_id: None,
-            dead_letter_source: Some(9),
+            dead_letter_source: std::num::NonZeroU64::new(9),
             state: MessageState::Inflight { until_ms: 1_700_000_030_000 },
         }
     }
@@ -821,7 +821,7 @@ mod tests {
                     assert_eq!(r.file, UNLOCATED);
                     let bytes = &f.payload[r.offset as usize..r.offset as usize + r.len as usize];
                     assert_eq!(crc32c::crc32c(bytes), r.crc);
-                    m.payload = Payload::Inline(Bytes::copy_from_slice(bytes));
+                    m.payload = Payload::Inline(Box::new(Bytes::copy_from_slice(bytes)));
                 }
             }
             assert_eq!(format!("{rec:?}"), format!("{back:?}"));

@@ -64,8 +64,8 @@ pub(crate) fn set_next_seq(q: &mut QueueCore, next_seq: u64) {
         return;
     }
     q.insert(CoreMessage {
-        message_id: 0,
-        payload: Payload::Inline(bytes::Bytes::new()),
+        message_id: 0.into(),
+        payload: Payload::Inline(Box::default()),
         sent_ms: 0,
         seq: next_seq - 1,
         receive_count: 0,
@@ -93,7 +93,7 @@ pub(crate) fn transform(mut m: CoreMessage, mode: TransferMode, source: QueueId,
     m.seq = new_seq;
     m.state = MessageState::Visible;
     match mode {
-        TransferMode::DeadLetter => m.dead_letter_source = Some(source),
+        TransferMode::DeadLetter => m.dead_letter_source = std::num::NonZeroU64::new(source),
         TransferMode::Reset => {
             m.dead_letter_source = None;
             m.receive_count = 0;

@@ -597,7 +597,7 @@ impl Store for LogStore {
                             len: bytes.len() as u32,
                             crc: crc32c::crc32c(&bytes),
                         };
-                        s.bodies.remember(&r, bytes);
+                        s.bodies.remember(&r, *bytes);
                         c.q.set_payload(m.seq, Payload::Stored(r));
                     }
                 }
@@ -825,7 +825,7 @@ impl Store for LogStore {
                 let origins: Vec<QueueId> = {
                     let mut c = src.core.lock();
                     let taken = c.q.take_visible(max, fifo, now_ms);
-                    let mut o: Vec<QueueId> = taken.iter().filter_map(|m| m.dead_letter_source).collect();
+                    let mut o: Vec<QueueId> = taken.iter().filter_map(|m| m.dead_letter_source.map(std::num::NonZeroU64::get)).collect();
                     for m in taken {
                         c.q.insert(m);
                     }
@@ -851,7 +851,7 @@ impl Store for LogStore {
                     let taken = guards.get_mut(&source).expect("source locked").q.take_visible(max, fifo, now_ms);
                     let mut groups: BTreeMap<Option<QueueId>, Vec<CoreMessage>> = BTreeMap::new();
                     for m in taken {
-                        groups.entry(m.dead_letter_source).or_default().push(m);
+                        groups.entry(m.dead_letter_source.map(std::num::NonZeroU64::get)).or_default().push(m);
                     }
                     let mut transfers = Vec::new();
                     let mut moved = 0;

@@ -63,7 +63,7 @@ impl MemoryStore {
                 let mut m = core.renumber(m);
                 if source.is_some() {
                     // Dead-lettered: the receive count carries over, as on AWS.
-                    m.dead_letter_source = source;
+                    m.dead_letter_source = source.and_then(std::num::NonZeroU64::new);
                 } else {
                     // Moved by a move task: a fresh start in the destination.
                     m.dead_letter_source = None;
@@ -307,7 +307,7 @@ impl Store for MemoryStore {
                 let n = taken.len();
                 let mut groups: BTreeMap<Option<QueueId>, Vec<CoreMessage>> = BTreeMap::new();
                 for m in taken {
-                    groups.entry(m.dead_letter_source).or_default().push(m);
+                    groups.entry(m.dead_letter_source.map(std::num::NonZeroU64::get)).or_default().push(m);
                 }
                 let mut moved = 0;
                 for (origin, msgs) in groups {

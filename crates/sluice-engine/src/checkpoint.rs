@@ -31,7 +31,7 @@ use crate::codec::{encode_file_header, BODIES_MAGIC, CHECKPOINT_MAGIC, FILE_HEAD
 use crate::io::{write_all_at, Io, IoFile};
 use crate::limits::{CHECKPOINT_MESSAGES_PER_RECORD, CHECKPOINT_RECORD_BYTES_TARGET};
 use crate::recovery::{bodies_name, checkpoint_name, CHECKPOINT_DIR};
-use crate::record::Record;
+use crate::record::{encode_checkpoint_messages, Record};
 use crate::state::Catalog;
 use sluice_store::queue_core::{BodyRef, CoreMessage, Payload};
 use sluice_store::{QueueId, QueueName, StoreError};
@@ -142,11 +142,11 @@ pub(crate) fn write_index(io: &dyn Io, dir: &Path, start_segment: u64, catalog: 
         let mut relocations = Relocations::new();
         let mut files = HashSet::new();
         let mut bodies_end = FILE_HEADER_BYTES as u64;
-        let mut put = |rec: Record, out: &mut Out<'_>| {
+        let put = |rec: Record, out: &mut Out<'_>, records: &mut u64| {
             rec.encode(&mut out.buf);
-            records += 1;
+            *records += 1;
         };
-        put(Record::CheckpointBegin { start_segment, next_queue_id: catalog.next_id }, &mut out);
+        put(Record::CheckpointBegin { start_segment, next_queue_id: catalog.next_id }, &mut out, &mut records);
         let mut ids: Vec<QueueId> = catalog.slots.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
@@ -154,47 +154,46 @@ pub(crate) fn write_index(io: &dyn Io, dir: &Path, start_segment: u64, catalog: 
             let info = (**slot.info.read()).clone();
             let core = slot.core.lock();
             nq += 1;
-            put(Record::CheckpointQueue { info, next_seq: core.q.next_seq() }, &mut out);
+            put(Record::CheckpointQueue { info, next_seq: core.q.next_seq() }, &mut out, &mut records);
             let mut moved = Vec::new();
-            let mut chunk: Vec<CoreMessage> = Vec::with_capacity(CHECKPOINT_MESSAGES_PER_RECORD.min(core.q.len()));
+            let mut chunk: Vec<(&CoreMessage, BodyRef)> = Vec::with_capacity(CHECKPOINT_MESSAGES_PER_RECORD.min(core.q.len()));
             for m in core.q.messages() {
                 nm += 1;
-                let mut m = m.clone();
-                match &mut m.payload {
-                    Payload::Stored(r) => {
-                        if compact(r.file) {
-                            moved.push(Relocation { seq: m.seq, old: *r, new_offset: bodies_end });
-                            *r = BodyRef { file: this_file, offset: bodies_end, ..*r };
-                            bodies_end += u64::from(r.len);
-                        }
-                        files.insert(r.file);
-                    }
-                    Payload::Inline(_) => {
-                        return Err(StoreError::Internal(format!("checkpoint: message {} of queue {id} has no body handle", m.seq)));
-                    }
+                let Payload::Stored(r) = &m.payload else {
+                    return Err(StoreError::Internal(format!("checkpoint: message {} of queue {id} has no body handle", m.seq)));
+                };
+                let mut r = *r;
+                if compact(r.file) {
+                    moved.push(Relocation { seq: m.seq, old: r, new_offset: bodies_end });
+                    r = BodyRef { file: this_file, offset: bodies_end, ..r };
+                    bodies_end += u64::from(r.len);
                 }
-                chunk.push(m);
+                files.insert(r.file);
+                chunk.push((m, r));
                 if chunk.len() >= CHECKPOINT_MESSAGES_PER_RECORD {
-                    put(Record::CheckpointMessages { queue: id, messages: std::mem::take(&mut chunk) }, &mut out);
+                    encode_checkpoint_messages(&mut out.buf, id, &chunk);
+                    records += 1;
+                    chunk.clear();
                     out.flush(false)?;
                 }
             }
             if !chunk.is_empty() {
-                put(Record::CheckpointMessages { queue: id, messages: chunk }, &mut out);
+                encode_checkpoint_messages(&mut out.buf, id, &chunk);
+                records += 1;
             }
             relocations.push((id, moved));
             for part in core.q.dedup_entries().chunks(CHECKPOINT_MESSAGES_PER_RECORD) {
-                put(Record::CheckpointDedup { queue: id, entries: part.to_vec() }, &mut out);
+                put(Record::CheckpointDedup { queue: id, entries: part.to_vec() }, &mut out, &mut records);
             }
             out.flush(false)?;
         }
         let mut deleted: Vec<(QueueName, u64)> = catalog.deleted.iter().map(|(k, v)| (k.clone(), *v)).collect();
         deleted.sort();
         for (name, at_ms) in deleted {
-            put(Record::CheckpointDeletedName { name, at_ms }, &mut out);
+            put(Record::CheckpointDeletedName { name, at_ms }, &mut out, &mut records);
         }
         for t in &catalog.move_tasks {
-            put(Record::CheckpointMoveTask(t.clone()), &mut out);
+            put(Record::CheckpointMoveTask(t.clone()), &mut out, &mut records);
         }
         Record::CheckpointEnd { records }.encode(&mut out.buf);
         out.flush(true)?;

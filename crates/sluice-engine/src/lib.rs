@@ -135,7 +135,9 @@
 //! encoded straight into `checkpoint/N.ckpt.tmp` (nothing is cloned, so the
 //! freeze costs encoding and page-cache writes, and no memory in proportion
 //! to the backlog). Bodies stay where they are, except in files whose live
-//! bytes are under half their size (`limits::COMPACT_BELOW_LIVE_DIVISOR`):
+//! bytes were under half their size (`limits::COMPACT_BELOW_LIVE_DIVISOR`)
+//! when the previous checkpoint counted them (its pass over every handle,
+//! reused so the freeze makes one pass less):
 //! those bodies get a place in `checkpoint/N.bodies` and are copied there
 //! after the freeze (read through their handles, CRC checked). Before the
 //! index may become visible, everything appended before the freeze is

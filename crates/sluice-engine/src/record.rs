@@ -300,6 +300,23 @@ pub fn put_message_ref(out: &mut Vec<u8>, m: &CoreMessage) {
     out.put_u32(r.crc);
 }
 
+/// Appends one whole `CheckpointMessages` frame for `messages` of `queue`,
+/// each with the body handle given beside it (the message's own, or where a
+/// checkpoint moves its body), encoding straight from the live messages.
+pub fn encode_checkpoint_messages(out: &mut Vec<u8>, queue: QueueId, messages: &[(&CoreMessage, BodyRef)]) {
+    let start = begin_frame(out);
+    out.put_u64(queue);
+    out.put_count(messages.len());
+    for (m, r) in messages {
+        put_message_head(out, m);
+        out.put_u32(r.file);
+        out.put_u64(r.offset);
+        out.put_u32(r.len);
+        out.put_u32(r.crc);
+    }
+    end_frame(out, start, tag::CHECKPOINT_MESSAGES);
+}
+
 fn put_message_head(out: &mut Vec<u8>, m: &CoreMessage) {
     out.put_u64(m.seq);
     out.put_u128(m.message_id.get());
@@ -826,6 +843,18 @@ mod tests {
             }
             assert_eq!(format!("{rec:?}"), format!("{back:?}"));
         }
+    }
+
+    #[test]
+    fn checkpoint_messages_encoded_from_references_equal_the_record_encoding() {
+        let r = BodyRef { file: 3 | crate::bodies::CHECKPOINT_FILE_BIT, offset: 77, len: 5, crc: 1234 };
+        let (a, b) = (msg(1), CoreMessage { dedup_id: Some(Box::new("d".into())), ..msg(2) });
+        let mut direct = Vec::new();
+        encode_checkpoint_messages(&mut direct, 4, &[(&a, r), (&b, r)]);
+        let owned = |m: &CoreMessage| CoreMessage { payload: Payload::Stored(r), ..m.clone() };
+        let mut via_record = Vec::new();
+        Record::CheckpointMessages { queue: 4, messages: vec![owned(&a), owned(&b)] }.encode(&mut via_record);
+        assert_eq!(direct, via_record);
     }
 
     #[test]

@@ -107,11 +107,17 @@ pub(crate) fn transform(mut m: CoreMessage, mode: TransferMode, source: QueueId,
 impl Catalog {
     /// The files (`BodyRef::file`) live message bodies point into.
     pub fn referenced_files(&self) -> std::collections::HashSet<u32> {
-        let mut files = std::collections::HashSet::new();
+        self.file_usage().into_keys().collect()
+    }
+
+    /// The files live message bodies point into, with the bytes of live
+    /// bodies in each.
+    pub fn file_usage(&self) -> HashMap<u32, u64> {
+        let mut files = HashMap::new();
         for slot in self.slots.values() {
             slot.core.lock().q.for_each_payload_mut(|p| {
                 if let Payload::Stored(r) = p {
-                    files.insert(r.file);
+                    *files.entry(r.file).or_default() += u64::from(r.len);
                 }
             });
         }

@@ -49,6 +49,9 @@ pub(crate) struct Inner {
     /// The files each kept checkpoint's handles point into (known for the
     /// ones written or loaded by this process).
     ckpt_files: Mutex<BTreeMap<u64, HashSet<u32>>>,
+    /// Live body bytes per file at the end of the last checkpoint: the next
+    /// one compacts the files that were under half live.
+    file_usage: Mutex<HashMap<u32, u64>>,
     checkpoints: AtomicU64,
     last_now_ms: AtomicU64,
 }
@@ -108,6 +111,7 @@ impl LogStore {
             pipe: pipe.clone(),
             ckpt_lock: Mutex::new(()),
             ckpt_files: Mutex::new(rec.checkpoint_files.into_iter().collect()),
+            file_usage: Mutex::new(HashMap::new()),
             checkpoints: AtomicU64::new(0),
             last_now_ms: AtomicU64::new(0),
         });
@@ -258,15 +262,12 @@ impl Inner {
             let start_segment = self.pipe.force_roll();
             let c = self.catalog.read();
             // Compaction: bodies in files that are mostly dead move into this
-            // checkpoint's bodies file, so those files can go.
-            let mut live: HashMap<u32, u64> = HashMap::new();
-            for slot in c.slots.values() {
-                slot.core.lock().q.for_each_payload_mut(|p| {
-                    if let Payload::Stored(r) = p {
-                        *live.entry(r.file).or_default() += u64::from(r.len);
-                    }
-                });
-            }
+            // checkpoint's bodies file, so those files can go. Which files
+            // are mostly dead is taken from the previous checkpoint's pass
+            // over every handle (one pass less under the freeze); any
+            // choice is safe, a stale one only moves a file's bodies one
+            // checkpoint later.
+            let live = std::mem::take(&mut *self.file_usage.lock());
             // With nothing logged since the last checkpoint the pipe does not
             // roll and this one has the same number: it rewrites the same
             // index and must not replace the bodies file live handles use.
@@ -326,7 +327,9 @@ impl Inner {
                 }
             }
             // Every file a live handle still points into; prune keeps them.
-            let referenced = c.referenced_files();
+            let usage = c.file_usage();
+            let referenced: HashSet<u32> = usage.keys().copied().collect();
+            *self.file_usage.lock() = usage;
             freeze += repoint_started.elapsed();
             referenced
         };

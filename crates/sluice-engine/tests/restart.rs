@@ -47,7 +47,12 @@ async fn load(store: &LogStore, q: QueueId, n: u64, payload: usize) {
 async fn given_many_messages_restart_from_checkpoint_and_from_log_should_restore_all() {
     println!("size_of::<CoreMessage>() = {} bytes", std::mem::size_of::<CoreMessage>());
     let long = long();
-    let n: u64 = if long { 1_000_000 } else { 20_000 };
+    // `SLUICE_RESTART_MESSAGES` (long runs only) sets the count, e.g. 10 M.
+    let n: u64 = match (long, std::env::var("SLUICE_RESTART_MESSAGES").ok().and_then(|v| v.parse().ok())) {
+        (true, Some(n)) => n,
+        (true, None) => 1_000_000,
+        (false, _) => 20_000,
+    };
     let tmp = tempfile::tempdir().unwrap();
     let fs = sluice_engine::FaultIo::new();
     let io: Arc<dyn sluice_engine::Io> = if long { Arc::new(StdIo) } else { fs.as_io() };

@@ -21,7 +21,18 @@
 //! `SLUICE_CRASH_SEED` (hex) replaces the fixed seeds. The loops take turns,
 //! never running at the same time.
 //!
-//! Long run (`--fsync always`, release build): see the end of this header.
+//! Long run (R1, `--fsync always`, release build, seed 0x2545f4914f6cdd1d,
+//! 2026-11-26, on the shared 2-core box while other builds ran):
+//! `SLUICE_CRASH_CYCLES=100 target/release/deps/crash-* --exact
+//! sigkill_under_load_loses_nothing_acknowledged --nocapture` took 600 s:
+//! 100 cycles, 131 340 acknowledged standard sends (+26 237 FIFO), 129 522
+//! acknowledged deletes, 1 796 messages recovered and drained; 0 lost, 0
+//! resurrected, 0 corrupt bodies, 0 FIFO order violations, 0 FIFO messages
+//! missing; 10 start-up kills, all before the server listened;
+//! restart-to-ready (spawn to `/health`, polled every 20 ms) min 22 ms,
+//! median 205 ms, max 452 ms over 100 restarts. Restart time grows over the
+//! run because nothing triggers a checkpoint (every 256 MiB of log) at this
+//! volume, so each start replays the whole log.
 
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;

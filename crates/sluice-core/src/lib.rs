@@ -8,5 +8,5 @@ pub mod clock;
 pub mod error;
 pub mod ids;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, ManualTime, OsTime, SystemClock, TimeSource};
 pub use error::{AwsError, Fault};

@@ -46,7 +46,7 @@
 use crate::codec::{begin_frame, end_frame, DecodeError, PutExt, Reader};
 use crate::limits::{BODY_OFFSET_MAX, QUEUE_ID_MAX, RECORD_BYTES_MAX, SEQ_MAX, TIME_MS_MAX};
 use crate::bodies::UNLOCATED;
-use sluice_store::queue_core::{BodyRef, CoreMessage, DedupEntry, MessageState, Payload};
+use sluice_store::queue_core::{BodyRef, CoreMessage, DedupEntry, MessageState, Payload, DEDUP_WINDOW_MS};
 use sluice_store::{MoveTask, QueueId, QueueInfo, QueueName};
 
 /// Record type tags; see the module table.
@@ -698,6 +698,44 @@ impl Record {
         Ok(rec)
     }
 
+    /// The latest moment the record shows the engine's clock had reached:
+    /// every "now" it carries (send, receive, change, move, deletion and
+    /// queue times; a FIFO deduplication entry's send time), never a deadline
+    /// (visibility, delay and deduplication expiry lie ahead of their now).
+    /// Recovery keeps the maximum as `Store::time_floor_ms`. 0 when the record
+    /// carries no time.
+    pub fn time_ms(&self) -> u64 {
+        fn info_ms(i: &QueueInfo) -> u64 {
+            i.created_ms.max(i.last_modified_ms).max(i.last_purge_ms.unwrap_or(0))
+        }
+        fn messages_ms(ms: &[CoreMessage]) -> u64 {
+            ms.iter().map(|m| m.sent_ms.max(m.first_receive_ms)).max().unwrap_or(0)
+        }
+        fn dedup_ms(entries: &[(String, DedupEntry)]) -> u64 {
+            // Engines register an entry at its send time plus the window.
+            entries.iter().map(|(_, e)| e.expires_ms.saturating_sub(DEDUP_WINDOW_MS)).max().unwrap_or(0)
+        }
+        match self {
+            Record::QueueCreated(info) | Record::QueueUpdated(info) | Record::CheckpointQueue { info, .. } => info_ms(info),
+            Record::QueueDeleted { now_ms, .. }
+            | Record::Received { now_ms, .. }
+            | Record::VisibilityChanged { now_ms, .. }
+            | Record::Moved { now_ms, .. } => *now_ms,
+            Record::MessagesSent { messages, dedup, .. } => messages_ms(messages).max(dedup_ms(dedup)),
+            Record::CheckpointMessages { messages, .. } => messages_ms(messages),
+            Record::CheckpointDedup { entries, .. } => dedup_ms(entries),
+            Record::CheckpointDeletedName { at_ms, .. } => *at_ms,
+            Record::MoveTaskPut(t) | Record::CheckpointMoveTask(t) => t.started_ms,
+            Record::Deleted { .. }
+            | Record::Purged { .. }
+            | Record::Expired { .. }
+            | Record::SyncedThrough { .. }
+            | Record::Seal { .. }
+            | Record::CheckpointBegin { .. }
+            | Record::CheckpointEnd { .. } => 0,
+        }
+    }
+
     /// The messages a record carries with their payloads (sends and
     /// checkpoint chunks), for locating or resolving bodies.
     pub fn messages_mut(&mut self) -> Option<&mut Vec<CoreMessage>> {
@@ -872,6 +910,18 @@ mod tests {
             longer.push(0);
             assert!(Record::decode(f.kind, &longer).is_err());
         }
+    }
+
+    #[test]
+    fn time_ms_is_the_latest_now_a_record_carries_never_a_deadline() {
+        let msg_ms = 1_700_000_000_005; // first_receive_ms; in flight until 1_700_000_030_000
+        let want = [3, 5, 3, msg_ms, 6, 6, 0, 0, 8, 0, 9, 0, 3, 0, 0, 0, 3, msg_ms, 10, 3, 0];
+        let got: Vec<u64> = all().iter().map(Record::time_ms).collect();
+        assert_eq!(got, want);
+        let sent_at = 1_800_000_000_000;
+        let dedup = vec![("k".to_string(), DedupEntry { message_id: 1, seq: 1, expires_ms: sent_at + DEDUP_WINDOW_MS })];
+        assert_eq!(Record::CheckpointDedup { queue: 1, entries: dedup.clone() }.time_ms(), sent_at);
+        assert_eq!(Record::MessagesSent { queue: 1, messages: vec![msg(1)], dedup }.time_ms(), sent_at);
     }
 
     #[test]

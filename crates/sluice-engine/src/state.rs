@@ -48,11 +48,13 @@ pub(crate) struct Catalog {
     pub deleted: HashMap<QueueName, u64>,
     pub move_tasks: Vec<MoveTask>,
     pub next_id: u64,
+    /// The latest `Record::time_ms` applied: `Store::time_floor_ms` after recovery.
+    pub time_floor_ms: u64,
 }
 
 impl Default for Catalog {
     fn default() -> Self {
-        Self { by_name: BTreeMap::new(), slots: HashMap::new(), deleted: HashMap::new(), move_tasks: Vec::new(), next_id: 1 }
+        Self { by_name: BTreeMap::new(), slots: HashMap::new(), deleted: HashMap::new(), move_tasks: Vec::new(), next_id: 1, time_floor_ms: 0 }
     }
 }
 
@@ -165,6 +167,7 @@ impl Catalog {
     /// Applies one log or checkpoint record. Returns a reason when the record
     /// cannot be applied without breaking an invariant.
     pub fn apply(&mut self, rec: Record) -> Result<(), &'static str> {
+        self.time_floor_ms = self.time_floor_ms.max(rec.time_ms());
         match rec {
             Record::QueueCreated(info) => {
                 if self.slots.contains_key(&info.id) || self.by_name.contains_key(&info.name) {

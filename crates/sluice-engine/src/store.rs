@@ -54,6 +54,8 @@ pub(crate) struct Inner {
     file_usage: Mutex<HashMap<u32, u64>>,
     checkpoints: AtomicU64,
     last_now_ms: AtomicU64,
+    /// The latest time recovery found in the data directory.
+    recovered_time_floor_ms: u64,
 }
 
 /// The durable engine. Open with `LogStore::open`; see the crate docs for the
@@ -101,6 +103,7 @@ impl LogStore {
             rec.report.elapsed,
             rec.report.checkpoint
         );
+        let recovered_time_floor_ms = rec.catalog.time_floor_ms;
         let pipe = Arc::new(Pipe::new(opts.fsync, opts.segment_bytes, opts.checkpoint_every_bytes, opts.enospc_retry, rec.next_segment));
         let inner = Arc::new(Inner {
             bodies: Bodies::new(io.clone(), dir.to_path_buf(), pipe.clone(), opts.body_cache_bytes),
@@ -114,6 +117,7 @@ impl LogStore {
             file_usage: Mutex::new(HashMap::new()),
             checkpoints: AtomicU64::new(0),
             last_now_ms: AtomicU64::new(0),
+            recovered_time_floor_ms,
         });
         let mut threads = Vec::new();
         let writer = Writer::new(pipe.clone(), io, &dir.join(LOG_DIR));
@@ -391,6 +395,14 @@ fn notify_n(n: &Notify, k: usize) {
 impl Store for LogStore {
     fn engine_name(&self) -> &'static str {
         "log"
+    }
+
+    /// The latest time recovery found in any record (see `Record::time_ms`)
+    /// or any operation has passed since open. After a checkpoint, receive
+    /// and visibility-change times from before it survive only as far as a
+    /// live message's send or first receive time shows them.
+    fn time_floor_ms(&self) -> u64 {
+        self.inner.recovered_time_floor_ms.max(self.inner.last_now_ms.load(Ordering::Relaxed))
     }
 
     fn write_problem(&self) -> Option<String> {

@@ -174,7 +174,7 @@ pub fn spawn_maintenance(app: &Arc<App>) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             let Some(app) = weak.upgrade() else { break };
-            let now = sluice_core::Clock::now_ms(&sluice_core::SystemClock);
+            let now = app.sqs.clock().now_ms();
             match app.sqs.store().expire(now).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(expired = n, "reclaimed expired messages"),

@@ -78,6 +78,11 @@ impl Sqs {
         &self.store
     }
 
+    /// The clock every operation reads (the expiry sweep reads it too).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// Ends every long poll now (they answer with what they have) and stops move tasks.
     pub fn begin_shutdown(&self) {
         self.stopping.store(true, Ordering::SeqCst);

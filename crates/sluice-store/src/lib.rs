@@ -36,6 +36,15 @@ pub trait Store: Send + Sync + 'static {
         None
     }
 
+    /// The latest time (ms since the Unix epoch) the engine has persisted: no
+    /// timestamp it holds is later. The binary starts its clock no earlier
+    /// than this, so that a restart with the wall clock set back does not
+    /// leave stored times in the future (RELIABILITY.md R15). Engines that
+    /// keep nothing across restarts return 0.
+    fn time_floor_ms(&self) -> u64 {
+        0
+    }
+
     /// Creates a queue, or reports the existing one (unchanged) with that name.
     async fn create_queue(&self, new: NewQueue, now_ms: u64) -> Result<CreateOutcome, StoreError>;
     /// Deletes a queue and all its messages; waiters on it are woken.

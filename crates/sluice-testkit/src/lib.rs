@@ -75,6 +75,11 @@ impl TestServer {
     }
 
     fn spawn(&mut self) {
+        self.spawn_unready();
+        self.wait_ready();
+    }
+
+    fn spawn_unready(&mut self) {
         let child = Command::new(&self.bin)
             .arg("serve")
             .arg("--listen")
@@ -87,7 +92,6 @@ impl TestServer {
             .spawn()
             .expect("start the sluice binary");
         self.child = Some(child);
-        self.wait_ready();
     }
 
     fn wait_ready(&mut self) {
@@ -132,6 +136,20 @@ impl TestServer {
             libc::kill(c.id() as i32, libc::SIGTERM);
         }
         c.wait().ok().and_then(|s| s.code())
+    }
+
+    /// Starts the same server again and SIGKILLs it `after` the spawn,
+    /// without waiting for it to become ready (RELIABILITY.md R1: kills during
+    /// start-up and recovery). Returns true when the kill landed before the
+    /// server was listening, i.e. during start-up (the port is probed just
+    /// before the kill). Call `restart` afterwards.
+    pub fn kill_during_startup(&mut self, after: Duration) -> bool {
+        self.kill();
+        self.spawn_unready();
+        std::thread::sleep(after);
+        let listening = TcpStream::connect_timeout(&self.addr, Duration::from_millis(50)).is_ok();
+        self.kill();
+        !listening
     }
 
     /// Starts the same server again on the same port (after `kill` or `stop`).

@@ -198,7 +198,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let local = listener.local_addr()?;
-    let sqs = Sqs::new(store.clone(), Arc::new(sluice_core::SystemClock), SqsConfig { default_host: local.to_string(), receipt_key: key });
+    // The clock starts no earlier than the latest time the data directory
+    // holds, so that a restart with the wall clock set back leaves no stored
+    // time in the future (RELIABILITY.md R15); from then on it follows
+    // monotonic time only (R14).
+    let clock = sluice_core::SystemClock::with_floor(store.time_floor_ms());
+    if clock.start_ahead_of_wall_ms() > 0 {
+        tracing::warn!(
+            ahead_ms = clock.start_ahead_of_wall_ms(),
+            "the wall clock is behind the latest time in the data directory; sluice's clock starts there instead"
+        );
+    }
+    let sqs = Sqs::new(store.clone(), Arc::new(clock), SqsConfig { default_host: local.to_string(), receipt_key: key });
     let app = Arc::new(App { sqs: sqs.clone(), config: AppConfig { region: args.region.clone(), account_id: args.account_id.clone() } });
     match sluice_sqs::move_tasks::resume(&sqs, &args.account_id).await {
         Ok(0) => {}

@@ -129,7 +129,14 @@ impl Out<'_> {
 /// temporary file. Called under the freeze. Handles into a file for which
 /// `compact` is true are given a place in this checkpoint's bodies file
 /// instead (the copy happens in `finish`).
-pub(crate) fn write_index(io: &dyn Io, dir: &Path, start_segment: u64, catalog: &Catalog, compact: &dyn Fn(u32) -> bool) -> Result<Index, StoreError> {
+pub(crate) fn write_index(
+    io: &dyn Io,
+    dir: &Path,
+    start_segment: u64,
+    catalog: &Catalog,
+    time_floor_ms: u64,
+    compact: &dyn Fn(u32) -> bool,
+) -> Result<Index, StoreError> {
     let ck_dir = dir.join(CHECKPOINT_DIR);
     let tmp = ck_dir.join(format!("{}.tmp", checkpoint_name(start_segment)));
     let file = io.open(&tmp, true).map_err(|e| io_err("create", e))?;
@@ -147,6 +154,7 @@ pub(crate) fn write_index(io: &dyn Io, dir: &Path, start_segment: u64, catalog: 
             *records += 1;
         };
         put(Record::CheckpointBegin { start_segment, next_queue_id: catalog.next_id }, &mut out, &mut records);
+        put(Record::CheckpointClock { time_floor_ms }, &mut out, &mut records);
         let mut ids: Vec<QueueId> = catalog.slots.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {

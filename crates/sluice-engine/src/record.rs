@@ -28,7 +28,8 @@
 //! | 14–31 | reserved for more SQS records |
 //! | 32–38 | checkpoint: Begin, Queue, (34 retired: messages with inline bodies), DeletedName, MoveTask, End, Dedup |
 //! | 39 | checkpoint: Messages — queue, n × message with a body handle instead of the payload |
-//! | 40–63 | reserved for checkpoint sections (SNS, Kinesis state) |
+//! | 40 | checkpoint: Clock — time_floor_ms u64, the latest now the engine had reached (R15) |
+//! | 41–63 | reserved for checkpoint sections (SNS, Kinesis state) |
 //! | 64–95 | reserved for SNS: topics, subscriptions, the delivery outbox |
 //! | 96–127 | reserved for Kinesis: streams, shards, records, sequence counters |
 //! | 128–255 | reserved |
@@ -76,8 +77,9 @@ pub mod tag {
     pub const CHECKPOINT_END: u8 = 37;
     pub const CHECKPOINT_DEDUP: u8 = 38;
     pub const CHECKPOINT_MESSAGES: u8 = 39;
+    pub const CHECKPOINT_CLOCK: u8 = 40;
     /// Last checkpoint tag.
-    pub const CHECKPOINT_LAST: u8 = 39;
+    pub const CHECKPOINT_LAST: u8 = 40;
     /// First tag reserved for SNS records.
     pub const SNS_FIRST: u8 = 64;
     /// First tag reserved for Kinesis records.
@@ -227,6 +229,12 @@ pub enum Record {
         queue: QueueId,
         /// Messages with their full state and `Payload::Stored` handles.
         messages: Vec<CoreMessage>,
+    },
+    /// The latest "now" the engine had reached when the checkpoint was taken
+    /// (its clock restarts no lower: RELIABILITY R15).
+    CheckpointClock {
+        /// Milliseconds since the epoch.
+        time_floor_ms: u64,
     },
     /// A recently deleted queue name in a checkpoint.
     CheckpointDeletedName {
@@ -535,6 +543,7 @@ impl Record {
             Record::CheckpointMoveTask(_) => CHECKPOINT_MOVE_TASK,
             Record::CheckpointEnd { .. } => CHECKPOINT_END,
             Record::CheckpointDedup { .. } => CHECKPOINT_DEDUP,
+            Record::CheckpointClock { .. } => CHECKPOINT_CLOCK,
         }
     }
 
@@ -620,6 +629,7 @@ impl Record {
                 put_json(out, name);
             }
             Record::CheckpointEnd { records } => out.put_u64(*records),
+            Record::CheckpointClock { time_floor_ms } => out.put_u64(*time_floor_ms),
         }
         end_frame(out, start, self.tag());
     }
@@ -692,6 +702,7 @@ impl Record {
                 Record::CheckpointDeletedName { at_ms, name: get_json(&mut r)? }
             }
             CHECKPOINT_END => Record::CheckpointEnd { records: r.u64()? },
+            CHECKPOINT_CLOCK => Record::CheckpointClock { time_floor_ms: get_time(&mut r)? },
             _ => return Err(DecodeError("unknown record type (written by a newer version?)")),
         };
         r.finish()?;
@@ -725,6 +736,7 @@ impl Record {
             Record::CheckpointMessages { messages, .. } => messages_ms(messages),
             Record::CheckpointDedup { entries, .. } => dedup_ms(entries),
             Record::CheckpointDeletedName { at_ms, .. } => *at_ms,
+            Record::CheckpointClock { time_floor_ms } => *time_floor_ms,
             Record::MoveTaskPut(t) | Record::CheckpointMoveTask(t) => t.started_ms,
             Record::Deleted { .. }
             | Record::Purged { .. }
@@ -849,6 +861,7 @@ mod tests {
             Record::SyncedThrough { offset: 1234 },
             Record::Seal { offset: 99 },
             Record::CheckpointBegin { start_segment: 3, next_queue_id: 5 },
+            Record::CheckpointClock { time_floor_ms: 1_700_000_000_123 },
             Record::CheckpointQueue { info: info(), next_seq: 77 },
             Record::CheckpointMessages {
                 queue: 4,
@@ -915,7 +928,7 @@ mod tests {
     #[test]
     fn time_ms_is_the_latest_now_a_record_carries_never_a_deadline() {
         let msg_ms = 1_700_000_000_005; // first_receive_ms; in flight until 1_700_000_030_000
-        let want = [3, 5, 3, msg_ms, 6, 6, 0, 0, 8, 0, 9, 0, 3, 0, 0, 0, 3, msg_ms, 10, 3, 0];
+        let want = [3, 5, 3, msg_ms, 6, 6, 0, 0, 8, 0, 9, 0, 3, 0, 0, 0, 1_700_000_000_123, 3, msg_ms, 10, 3, 0];
         let got: Vec<u64> = all().iter().map(Record::time_ms).collect();
         assert_eq!(got, want);
         let sent_at = 1_800_000_000_000;

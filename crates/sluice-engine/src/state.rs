@@ -296,7 +296,7 @@ impl Catalog {
             Record::CheckpointDeletedName { name, at_ms } => {
                 self.deleted.insert(name, at_ms);
             }
-            Record::CheckpointEnd { .. } => {}
+            Record::CheckpointEnd { .. } | Record::CheckpointClock { .. } => {}
         }
         Ok(())
     }

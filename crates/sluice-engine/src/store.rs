@@ -282,7 +282,8 @@ impl Inner {
                 .filter(|(f, bytes)| self.bodies.file_len(**f).is_some_and(|len| **bytes < len / COMPACT_BELOW_LIVE_DIVISOR))
                 .map(|(f, _)| *f)
                 .collect();
-            write_index(self.io.as_ref(), &self.dir, start_segment, &c, &|f| compact.contains(&f))?
+            let floor = self.recovered_time_floor_ms.max(self.last_now_ms.load(Ordering::Relaxed));
+            write_index(self.io.as_ref(), &self.dir, start_segment, &c, floor, &|f| compact.contains(&f))?
         };
         let mut freeze = started.elapsed();
         let start_segment = index.start_segment;

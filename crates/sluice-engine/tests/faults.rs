@@ -408,12 +408,39 @@ async fn given_corrupted_checkpoint_should_fall_back_and_rebuild_without_loss() 
     assert_eq!(s.dump(T0), before);
     assert_eq!(s.recovery_report().checkpoint.as_deref(), Some(c2.file.as_str()));
 
-    // Both damaged and the log before them pruned: refuse, naming the newest.
+    // Both damaged, but every message is live, so the segments they were
+    // sent to are all still there: the whole log is replayed.
     let f = fs.fork();
     f.flip_bit(&data_dir().join(&c3.file), 50, 0);
     f.flip_bit(&data_dir().join(&c2.file), 60, 0);
+    let s2 = LogStore::open(&data_dir(), LogOptions { io: f.as_io(), ..opts(&f) }).unwrap();
+    assert_eq!(s2.dump(T0), before);
+    assert_eq!(s2.recovery_report().checkpoint, None);
+    drop(s2);
+
+    // Once the first messages are deleted, their segments go: both damaged
+    // and the log before them pruned, open refuses, naming the newest.
+    drop(s);
+    let s = open(&fs);
+    let receipts: Vec<Receipt> = s.receive(q.id, params(10, 60), T0).await.unwrap().messages.into_iter().map(|m| m.receipt).collect();
+    s.delete_messages(q.id, &receipts, T0).await.unwrap();
+    s.send(q.id, (50..60).map(message).collect(), T0).await.unwrap();
+    s.checkpoint().await.unwrap();
+    s.send(q.id, (60..70).map(message).collect(), T0).await.unwrap();
+    let c5 = s.checkpoint().await.unwrap();
+    s.close().await.unwrap();
+    drop(s);
+    let f = fs.fork();
+    let newest = LogStore::open(&data_dir(), LogOptions { io: f.as_io(), ..opts(&f) }).unwrap();
+    assert_eq!(newest.recovery_report().checkpoint.as_deref(), Some(c5.file.as_str()));
+    drop(newest);
+    let listed: Vec<_> = f.files().into_iter().map(|(p, _)| p).filter(|p| p.extension().is_some_and(|e| e == "ckpt")).collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    for p in &listed {
+        f.flip_bit(p, 60, 0);
+    }
     let e = LogStore::open(&data_dir(), LogOptions { io: f.as_io(), ..opts(&f) }).err().unwrap();
-    assert!(matches!(&e, StoreError::Corrupt { file, .. } if file == &c3.file), "{e:?}");
+    assert!(matches!(&e, StoreError::Corrupt { file, .. } if file == &c5.file), "{e:?}");
 }
 
 // ---------------------------------------------------------------- R12

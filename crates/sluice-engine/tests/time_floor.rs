@@ -69,12 +69,9 @@ async fn given_checkpoint_replay_floor_is_the_latest_now_its_state_shows() {
 
     let store = open(&fs);
     assert!(store.recovery_report().checkpoint.is_some(), "{:?}", store.recovery_report());
-    // FIXME(R15): a checkpoint keeps each message's send and first receive
-    // time but not when the last visibility change or repeated receive
-    // happened, so the floor falls back to the receive at T0+20 s instead of
-    // the change at T0+25 s. A checkpoint record carrying the engine's latest
-    // now would close the gap.
-    assert_eq!(store.time_floor_ms(), T0 + 20_000);
+    // The checkpoint carries the engine's latest now (`CheckpointClock`):
+    // the visibility change at T0+25 s, which no message state shows.
+    assert_eq!(store.time_floor_ms(), T0 + 25_000);
 
     // Operations after the checkpoint raise it again, from the log.
     store.send(q, vec![NewMessage { group_id: Some("g9".into()), dedup_id: Some("d9".into()), ..message(9) }], T0 + 40_000).await.unwrap();

@@ -82,7 +82,7 @@ pub fn raise_open_files_limit() -> Option<u64> {
             lim.rlim_cur = lim.rlim_max;
         }
     }
-    Some(lim.rlim_cur as u64)
+    Some(lim.rlim_cur)
 }
 
 fn proc_path(pid: Option<u32>, file: &str) -> String {

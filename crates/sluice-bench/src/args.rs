@@ -11,6 +11,8 @@ use std::time::Duration;
 pub const MESSAGE_BYTES_MAX: usize = 1024 * 1024;
 /// Most producer or consumer connections.
 pub const CONNECTIONS_MAX: usize = 4096;
+/// Most long-poll waiters (sqs-waiters), each a connection and so a file descriptor.
+pub const WAITERS_MAX: usize = 100_000;
 
 /// A benchmark scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -30,6 +32,10 @@ pub enum ScenarioKind {
     /// can) while a quiet tenant sends `--quiet-rate` messages/s; the quiet tenant's
     /// end-to-end latency shows whether it keeps flowing.
     SqsFair,
+    /// `--waiters` long polls (WaitTimeSeconds `--wait-secs`) parked across `--queues`
+    /// queues, then one send per queue: wake-up latency per send, how many waiters each send
+    /// woke, SendMessage latency while they wait, the server's threads, fds and RSS.
+    SqsWaiters,
     /// Runs `--shape` against a stub inside the tool: the ceiling of client and machine.
     Ceiling,
 }
@@ -43,6 +49,7 @@ impl ScenarioKind {
             ScenarioKind::SqsFifo => "sqs-fifo",
             ScenarioKind::SqsBacklog => "sqs-backlog",
             ScenarioKind::SqsFair => "sqs-fair",
+            ScenarioKind::SqsWaiters => "sqs-waiters",
             ScenarioKind::Ceiling => "ceiling",
         }
     }
@@ -144,6 +151,19 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 50.0)]
     pub quiet_rate: f64,
 
+    /// Concurrent long-poll waiters, each on its own connection (sqs-waiters).
+    #[arg(long, default_value_t = 10_000)]
+    pub waiters: usize,
+
+    /// Queues the waiters are spread over, one send each (sqs-waiters).
+    #[arg(long, default_value_t = 1_000)]
+    pub queues: usize,
+
+    /// Longest wait for the server to report every waiter parked before the sends start
+    /// (sqs-waiters; servers that do not report it get exactly this long).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub settle: Duration,
+
     /// Request shape the `ceiling` scenario drives against its stub.
     #[arg(long, value_enum, default_value_t = ScenarioKind::SqsSend)]
     pub shape: ScenarioKind,
@@ -197,6 +217,9 @@ impl BenchArgs {
         if self.scenario == ScenarioKind::Ceiling && self.shape == ScenarioKind::Ceiling {
             bail!("--shape names the scenario whose requests the ceiling sends; it cannot be ceiling");
         }
+        if self.scenario == ScenarioKind::Ceiling && self.shape == ScenarioKind::SqsWaiters {
+            bail!("sqs-waiters has no ceiling: a stub answers long polls at once");
+        }
         if !(1..=BATCH_ENTRIES_MAX).contains(&self.batch) {
             bail!("--batch must be 1 to {BATCH_ENTRIES_MAX}, got {}", self.batch);
         }
@@ -216,6 +239,12 @@ impl BenchArgs {
         }
         if self.wait_secs > 20 {
             bail!("--wait-secs must be 0 to 20 (SQS's limit)");
+        }
+        if self.queues == 0 || self.waiters < self.queues || self.waiters > WAITERS_MAX {
+            bail!("--queues must be at least 1 and --waiters between --queues and {WAITERS_MAX}");
+        }
+        if self.scenario == ScenarioKind::SqsWaiters && self.wait_secs == 0 {
+            bail!("sqs-waiters needs --wait-secs of at least 1: its waiters long-poll");
         }
         if self.groups == 0 {
             bail!("--groups must be at least 1");
@@ -287,6 +316,8 @@ mod tests {
         assert!(refused(&["sqs-send", "--endpoint", "http://h:1", "--rate", "0"]));
         assert!(refused(&["sqs-send", "--endpoint", "http://h:1", "--wait-secs", "21"]));
         assert!(refused(&["ceiling", "--shape", "ceiling"]));
+        assert!(refused(&["sqs-waiters", "--endpoint", "http://h:1", "--waiters", "10", "--queues", "20"]));
+        assert!(refused(&["sqs-waiters", "--endpoint", "http://h:1", "--wait-secs", "0"]));
         assert!(refused(&["no-such-scenario"]));
     }
 }

@@ -227,6 +227,22 @@ impl SqsClient {
         f
     }
 
+    /// `GET /health`: the `long_poll_waiters` a sluice server reports, or `None` from servers
+    /// that report no such figure.
+    pub async fn parked_waiters(&self) -> Option<u64> {
+        let uri: Uri = format!("http://{}/health", self.host_str).parse().ok()?;
+        let req = Request::get(uri).header(HOST, self.host.clone()).body(Full::new(Bytes::new())).ok()?;
+        let exchange = async {
+            let resp = self.http.request(req).await.ok()?;
+            if resp.status() != 200 {
+                return None;
+            }
+            let body = resp.into_body().collect().await.ok()?.to_bytes();
+            serde_json::from_slice::<serde_json::Value>(&body).ok()?.get("long_poll_waiters")?.as_u64()
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, exchange).await.ok().flatten()
+    }
+
     /// `CreateQueue`; returns the queue URL.
     pub async fn create_queue(&self, name: &str, attributes: &[(&str, &str)]) -> Result<String, CallError> {
         let body = match self.protocol {

@@ -29,7 +29,7 @@ mod tracker;
 pub use args::{parse_duration, BenchArgs, ScenarioKind};
 pub use client::{CallError, Protocol, Received, SqsClient};
 pub use procfs::ProcessUsage;
-pub use report::{BacklogFigures, Ceiling, Report, Settings};
+pub use report::{BacklogFigures, Ceiling, Report, Settings, WaiterFigures};
 pub use sigv4::{Credentials, Signature, Signer};
 pub use stats::{LatencySummary, Throughput};
 pub use stub::{Stub, StubConfig};
@@ -41,6 +41,16 @@ use driver::Bench;
 /// `--json`; nothing with `--quiet`) and returns it.
 pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
     args.validate()?;
+    // Every connection is a file descriptor; sqs-waiters holds one per waiter.
+    let nofile = procfs::raise_open_files_limit();
+    if args.scenario == ScenarioKind::SqsWaiters {
+        if let Some(n) = nofile.filter(|n| (*n as usize) < args.waiters + args.connections + 64) {
+            anyhow::bail!(
+                "the open-files limit of this process is {n}, too low for {} waiters; raise the hard limit (ulimit -Hn)",
+                args.waiters
+            );
+        }
+    }
     let report = match args.scenario {
         ScenarioKind::Ceiling => {
             let mut r = against_stub(&args, args.shape, false).await?;
@@ -52,6 +62,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<Report> {
             let ceiling = match args.ceiling_msgs_per_sec {
                 Some(c) => Some((c, "given with --ceiling-msgs-per-sec".to_owned())),
                 None if args.ceiling_duration.is_zero() => None,
+                // Parked long polls have no throughput a stub could bound: its receives
+                // answer at once, so there is no ceiling to set them against.
+                None if kind == ScenarioKind::SqsWaiters => None,
                 None => {
                     let r = against_stub(&args, kind, true).await?;
                     let how = match args.count {

@@ -56,6 +56,35 @@ pub fn usage(pid: u32, own: bool, start: CpuSample, end: CpuSample, wall: Durati
     }
 }
 
+/// Threads of `pid` (`Threads:` of `/proc/PID/status`).
+pub fn threads(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(proc_path(Some(pid), "status")).ok()?;
+    text.lines().find_map(|l| l.strip_prefix("Threads:")?.trim().parse().ok())
+}
+
+/// Open file descriptors of `pid` (entries of `/proc/PID/fd`; needs the same user or root).
+pub fn open_fds(pid: u32) -> Option<u64> {
+    std::fs::read_dir(proc_path(Some(pid), "fd")).ok().map(|d| d.count() as u64)
+}
+
+/// Raises this process's soft limit on open files to its hard limit (each connection is a
+/// file descriptor); returns the soft limit in force afterwards.
+pub fn raise_open_files_limit() -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return None;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = lim.rlim_max;
+        }
+    }
+    Some(lim.rlim_cur)
+}
+
 fn proc_path(pid: Option<u32>, file: &str) -> String {
     match pid {
         Some(p) => format!("/proc/{p}/{file}"),
@@ -123,6 +152,9 @@ mod tests {
     fn own_process_can_be_read() {
         assert!(cpu(None).is_ok());
         assert!(status_mib(None, "VmHWM").unwrap() > 0.0);
+        let me = std::process::id();
+        assert!(threads(me).unwrap() >= 1);
+        assert!(open_fds(me).unwrap() >= 1);
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub struct Report {
     pub client: Option<ProcessUsage>,
     /// sqs-backlog: the fill and the depth reached.
     pub backlog: Option<BacklogFigures>,
+    /// sqs-waiters: who was woken by what, and the server's footprint while they wait.
+    pub waiters: Option<WaiterFigures>,
 }
 
 /// The settings that shape the load.
@@ -99,6 +101,47 @@ pub struct BacklogFigures {
     pub fill: Throughput,
     /// Long-poll wake-up probes that timed out or failed.
     pub wakeup_misses: u64,
+}
+
+/// What the waiters scenario counted.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WaiterFigures {
+    /// Long polls started.
+    pub waiters: u64,
+    /// Queues they were spread over (one send each).
+    pub queues: u64,
+    /// Their WaitTimeSeconds.
+    pub wait_secs: u32,
+    /// Parked waiters the server reported (`/health`) when the sends started, if it reports them.
+    pub parked_reported: Option<u64>,
+    /// Seconds from the first waiter's request to the sends.
+    pub ramp_secs: f64,
+    /// Sends acknowledged.
+    pub sends: u64,
+    /// Sends whose message exactly one waiter received.
+    pub woke_exactly_one: u64,
+    /// Sends whose message no waiter received and that was found in its queue afterwards.
+    pub left_in_queue: u64,
+    /// Sends whose message no waiter received and that was not in its queue afterwards.
+    pub lost: u64,
+    /// Deliveries beyond the first of a send's message.
+    pub duplicates: u64,
+    /// Waiters answered empty after their full wait (no message for them).
+    pub empty_at_wait_end: u64,
+    /// Waiters answered empty before their wait ran out (spurious wake-ups).
+    pub empty_early: u64,
+    /// Waiters answered with an error (e.g. `RequestThrottled` past the server's cap).
+    pub refused: u64,
+    /// Server threads before the waiters and while they waited (`--server-pid`).
+    pub server_threads_idle: Option<u64>,
+    /// Server threads while the waiters waited.
+    pub server_threads_parked: Option<u64>,
+    /// Server open file descriptors while the waiters waited.
+    pub server_fds_parked: Option<u64>,
+    /// Server RSS before the waiters, MiB.
+    pub server_rss_idle_mib: Option<f64>,
+    /// Server RSS while the waiters waited, MiB.
+    pub server_rss_parked_mib: Option<f64>,
 }
 
 impl Report {
@@ -166,6 +209,33 @@ impl Report {
                 bk.filled,
                 group(bk.fill.msgs_per_sec),
                 bk.wakeup_misses
+            );
+        }
+        if let Some(w) = &self.waiters {
+            let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_else(|| "?".into());
+            let mib = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "?".into());
+            let _ = writeln!(
+                s,
+                "  waiters     {} over {} queues (wait {} s), parked {} (server's count) after {:.1} s",
+                w.waiters,
+                w.queues,
+                w.wait_secs,
+                opt(w.parked_reported),
+                w.ramp_secs
+            );
+            let _ = writeln!(
+                s,
+                "  wake-ups    sends {}  woke exactly one {}  left in queue {}  lost {}  duplicates {}  empty at wait end {}  empty early {}  refused {}",
+                w.sends, w.woke_exactly_one, w.left_in_queue, w.lost, w.duplicates, w.empty_at_wait_end, w.empty_early, w.refused
+            );
+            let _ = writeln!(
+                s,
+                "  server      threads {} idle, {} with waiters parked; fds {}; RSS {} MiB idle, {} MiB parked",
+                opt(w.server_threads_idle),
+                opt(w.server_threads_parked),
+                opt(w.server_fds_parked),
+                mib(w.server_rss_idle_mib),
+                mib(w.server_rss_parked_mib)
             );
         }
         if !self.latency.is_empty() {
@@ -273,6 +343,7 @@ mod tests {
             server: None,
             client: None,
             backlog: None,
+            waiters: None,
         }
     }
 

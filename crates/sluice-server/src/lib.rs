@@ -72,13 +72,15 @@ impl App {
         let request_id = sluice_core::ids::request_id();
         if req.method() == http::Method::GET && req.uri().path() == "/health" {
             // 200 while the server answers; `writes` says whether the
-            // storage engine accepts writes (a full disk degrades it).
+            // storage engine accepts writes (a full disk degrades it);
+            // `long_poll_waiters` counts parked long polls (`--max-waiters`).
             let store = self.sqs.store();
             let problem = store.write_problem();
             let body = serde_json::json!({
                 "status": "ok",
                 "engine": store.engine_name(),
                 "writes": problem.as_deref().unwrap_or("ok"),
+                "long_poll_waiters": self.sqs.waiting(),
                 "version": env!("CARGO_PKG_VERSION"),
             });
             return plain(StatusCode::OK, "application/json", body.to_string());

@@ -80,6 +80,26 @@ pub fn defaults(fifo: bool) -> BTreeMap<String, String> {
     m
 }
 
+/// The effective attributes of a stored queue: the defaults overlaid by what
+/// is stored. Older data directories stored every value; both read the same.
+pub fn effective(q: &QueueInfo) -> BTreeMap<String, String> {
+    let mut m = defaults(q.config.fifo);
+    m.extend(q.attributes.iter().map(|(k, v)| (k.clone(), v.clone())));
+    m
+}
+
+/// What is stored of a queue's effective attributes: only the values that
+/// differ from the defaults (`effective` adds those back). An idle queue with
+/// default attributes then stores none: six to ten strings and a tree node
+/// fewer per queue, about 0.7 KiB of heap (R17: 10,000 idle queues).
+/// Every default is present in every effective map (no attribute with a
+/// default can be removed), so nothing is lost.
+pub fn stored(mut attrs: BTreeMap<String, String>, fifo: bool) -> BTreeMap<String, String> {
+    let d = defaults(fifo);
+    attrs.retain(|k, v| d.get(k) != Some(v));
+    attrs
+}
+
 /// Validates `given` attributes for a queue named `name` (being created when
 /// `existing` is None) and returns the normalised effective attributes and
 /// the engine configuration.
@@ -342,5 +362,32 @@ mod tests {
         let r = c.redrive.unwrap();
         assert_eq!(r.max_receive_count, 3);
         assert_eq!(r.dead_letter_target, QueueName::new("000000000000", "dlq"));
+    }
+
+    #[test]
+    fn only_values_other_than_the_defaults_are_stored_and_effective_restores_them() {
+        for fifo in [false, true] {
+            assert!(stored(defaults(fifo), fifo).is_empty(), "an idle queue stores no attribute");
+            let mut effective_attrs = defaults(fifo);
+            effective_attrs.insert("VisibilityTimeout".into(), "7".into());
+            effective_attrs.insert("SqsManagedSseEnabled".into(), "false".into());
+            effective_attrs.insert("Policy".into(), "{}".into());
+            let kept = stored(effective_attrs.clone(), fifo);
+            assert_eq!(kept.keys().map(String::as_str).collect::<Vec<_>>(), ["Policy", "SqsManagedSseEnabled", "VisibilityTimeout"]);
+            let q = QueueInfo {
+                id: 1,
+                name: QueueName::new("000000000000", if fifo { "q.fifo" } else { "q" }),
+                region: "us-east-1".into(),
+                attributes: kept,
+                config: config_of(&effective_attrs, fifo),
+                tags: BTreeMap::new(),
+                created_ms: 0,
+                last_modified_ms: 0,
+                last_purge_ms: None,
+            };
+            assert_eq!(effective(&q), effective_attrs);
+            // A data directory written before defaults were left out reads the same.
+            assert_eq!(effective(&QueueInfo { attributes: effective_attrs.clone(), ..q }), effective_attrs);
+        }
     }
 }

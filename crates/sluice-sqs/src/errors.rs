@@ -31,6 +31,9 @@ pub enum SqsError {
     PurgeQueueInProgress(String),
     /// Too many messages in flight.
     OverLimit(String),
+    /// The server refuses the request for now: too many long polls are waiting
+    /// (`--max-waiters`). Retryable with backoff.
+    RequestThrottled(String),
     /// Batch with no entries.
     EmptyBatchRequest(String),
     /// Batch with more than 10 entries.
@@ -82,6 +85,7 @@ impl AwsError for SqsError {
             MessageNotInflight => "MessageNotInflight",
             PurgeQueueInProgress(_) => "PurgeQueueInProgress",
             OverLimit(_) => "OverLimit",
+            RequestThrottled(_) => "RequestThrottled",
             EmptyBatchRequest(_) => "EmptyBatchRequest",
             TooManyEntriesInBatchRequest(_) => "TooManyEntriesInBatchRequest",
             BatchEntryIdsNotDistinct(_) => "BatchEntryIdsNotDistinct",
@@ -119,7 +123,12 @@ impl AwsError for SqsError {
     fn status(&self) -> u16 {
         use SqsError::*;
         match self {
-            OverLimit(_) | PurgeQueueInProgress(_) => 403,
+            // RequestThrottled: the shape has no `error` trait in the botocore
+            // models (so its code is the shape name), and botocore's
+            // `_retry.json` retries SQS's `RequestThrottled` only with status
+            // 403 (policy `request_limit_exceeded`); standard-mode retries in
+            // botocore, the Rust and the JS SDKs match the code alone.
+            OverLimit(_) | PurgeQueueInProgress(_) | RequestThrottled(_) => 403,
             ResourceNotFoundException(_) => 404,
             ServiceUnavailable => 503,
             InternalError => 500,
@@ -145,6 +154,7 @@ impl AwsError for SqsError {
             | InvalidMessageContents(m)
             | PurgeQueueInProgress(m)
             | OverLimit(m)
+            | RequestThrottled(m)
             | EmptyBatchRequest(m)
             | BatchEntryIdsNotDistinct(m)
             | UnsupportedOperation(m)
@@ -202,6 +212,9 @@ mod tests {
             (SqsError::QueueDoesNotExist, "AWS.SimpleQueueService.NonExistentQueue", 400),
             (SqsError::QueueNameExists("x".into()), "QueueAlreadyExists", 400),
             (SqsError::OverLimit("x".into()), "OverLimit", 403),
+            // No `error` trait in either model: the code is the shape name;
+            // 403 is what botocore's legacy SQS retry policy expects.
+            (SqsError::RequestThrottled("x".into()), "RequestThrottled", 403),
             (SqsError::PurgeQueueInProgress("x".into()), "AWS.SimpleQueueService.PurgeQueueInProgress", 403),
             (SqsError::ResourceNotFoundException("x".into()), "ResourceNotFoundException", 404),
             (SqsError::MessageNotInflight, "AWS.SimpleQueueService.MessageNotInflight", 400),

@@ -19,7 +19,7 @@ pub use errors::SqsError;
 
 use sluice_core::Clock;
 use sluice_store::{QueueInfo, QueueName, Store};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -45,6 +45,16 @@ pub struct SqsConfig {
     pub default_host: String,
     /// Key for receipt handles.
     pub receipt_key: [u8; 32],
+    /// Most long-poll receives parked at once (`--max-waiters`); one more is
+    /// refused with `RequestThrottled` (`limits::WAITERS_MAX_DEFAULT`).
+    pub max_waiters: usize,
+}
+
+impl SqsConfig {
+    /// Settings with the default limits.
+    pub fn new(default_host: impl Into<String>, receipt_key: [u8; 32]) -> Self {
+        Self { default_host: default_host.into(), receipt_key, max_waiters: limits::WAITERS_MAX_DEFAULT }
+    }
 }
 
 /// The SQS service.
@@ -56,6 +66,18 @@ pub struct Sqs {
     pub(crate) shutdown: Arc<Notify>,
     pub(crate) stopping: AtomicBool,
     pub(crate) move_tasks: move_tasks::Runner,
+    /// Long-poll receives parked right now (bounded by `config.max_waiters`).
+    pub(crate) waiters: AtomicUsize,
+}
+
+/// A parked long poll's place under the waiter cap; given back when dropped
+/// (answer, error, or the request future dropped with its connection).
+pub(crate) struct WaiterSlot<'a>(&'a AtomicUsize);
+
+impl Drop for WaiterSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Sqs {
@@ -70,7 +92,22 @@ impl Sqs {
             shutdown: Arc::new(Notify::new()),
             stopping: AtomicBool::new(false),
             move_tasks: move_tasks::Runner::default(),
+            waiters: AtomicUsize::new(0),
         })
+    }
+
+    /// Long-poll receives parked right now.
+    pub fn waiting(&self) -> usize {
+        self.waiters.load(Ordering::Acquire)
+    }
+
+    /// Takes a place under the waiter cap, or `None` when all are taken.
+    pub(crate) fn park_slot(&self) -> Option<WaiterSlot<'_>> {
+        let max = self.config.max_waiters;
+        self.waiters
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| WaiterSlot(&self.waiters))
     }
 
     /// The store behind the service.

@@ -12,6 +12,10 @@ pub const BATCH_ENTRY_ID_CHARS_MAX: usize = 80;
 pub const RECEIVE_MESSAGES_MAX: i64 = 10;
 /// Long-poll wait.
 pub const WAIT_TIME_SECS_MAX: i64 = 20;
+/// Default of `--max-waiters`: long-poll receives parked at once on one
+/// server before further ones are refused with `RequestThrottled` (R18 asks
+/// for 10,000; each waiter holds a connection, so one file descriptor).
+pub const WAITERS_MAX_DEFAULT: usize = 20_000;
 /// Visibility timeout (12 hours).
 pub const VISIBILITY_TIMEOUT_SECS_MAX: i64 = 43_200;
 /// Delivery delay (15 minutes).

@@ -29,7 +29,7 @@ fn setup_with(source: Arc<dyn TimeSource>) -> (Arc<Sqs>, Arc<SystemClock>, Reque
     let sqs = Sqs::new(
         Arc::new(MemoryStore::new()),
         clock.clone(),
-        SqsConfig { default_host: "127.0.0.1:4566".into(), receipt_key: [3; 32] },
+        SqsConfig::new("127.0.0.1:4566".to_string(), [3; 32]),
     );
     let ctx = RequestContext { account: "000000000000".into(), region: "us-east-1".into(), host: None, path: "/".into(), access_key: None };
     (sqs, clock, ctx)

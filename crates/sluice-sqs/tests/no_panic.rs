@@ -64,7 +64,7 @@ proptest! {
         let rt = rt();
         rt.block_on(async {
             let store = Arc::new(MemoryStore::new());
-            let sqs = Sqs::new(store, Arc::new(ManualClock::new(1_700_000_000_000)), SqsConfig { default_host: "127.0.0.1:4566".into(), receipt_key: [1; 32] });
+            let sqs = Sqs::new(store, Arc::new(ManualClock::new(1_700_000_000_000)), SqsConfig::new("127.0.0.1:4566", [1; 32]));
             let ctx = RequestContext {
                 account: "000000000000".into(),
                 region: "us-east-1".into(),

@@ -14,7 +14,7 @@ fn setup() -> (Arc<Sqs>, ManualClock, RequestContext) {
     let sqs = Sqs::new(
         Arc::new(MemoryStore::new()),
         Arc::new(clock.clone()),
-        SqsConfig { default_host: "127.0.0.1:4566".into(), receipt_key: [3; 32] },
+        SqsConfig::new("127.0.0.1:4566", [3; 32]),
     );
     let ctx = RequestContext { account: "000000000000".into(), region: "us-east-1".into(), host: None, path: "/".into(), access_key: None };
     (sqs, clock, ctx)
@@ -90,4 +90,37 @@ async fn fifo_dedup_window_is_five_minutes() {
     clock.advance_ms(1);
     let c = call(&sqs, &ctx, "SendMessage", json!({"QueueUrl": url, "MessageBody": "x", "MessageGroupId": "g"})).await;
     assert_ne!(a["MessageId"], c["MessageId"]);
+}
+
+/// The waiter cap (`--max-waiters`): a long poll that would park past it is refused at once
+/// with RequestThrottled; receives that do not park are answered; the place is given back
+/// when the parked poll is answered.
+#[tokio::test]
+async fn given_waiter_cap_reached_when_another_long_poll_would_park_should_refuse_it_at_once() {
+    use sluice_core::AwsError;
+    let clock = ManualClock::new(1_700_000_000_000);
+    let sqs = Sqs::new(
+        Arc::new(MemoryStore::new()),
+        Arc::new(clock),
+        SqsConfig { max_waiters: 1, ..SqsConfig::new("127.0.0.1:4566", [3; 32]) },
+    );
+    let ctx = RequestContext { account: "000000000000".into(), region: "us-east-1".into(), host: None, path: "/".into(), access_key: None };
+    call(&sqs, &ctx, "CreateQueue", json!({"QueueName": "q"})).await;
+    let parked = {
+        let (sqs, ctx) = (sqs.clone(), ctx.clone());
+        tokio::spawn(async move { sqs.dispatch("ReceiveMessage", json!({"QueueUrl": URL, "WaitTimeSeconds": 20}), &ctx).await })
+    };
+    while sqs.waiting() < 1 {
+        tokio::task::yield_now().await;
+    }
+    let e = sqs.dispatch("ReceiveMessage", json!({"QueueUrl": URL, "WaitTimeSeconds": 20}), &ctx).await.unwrap_err();
+    assert_eq!((e.code(), e.query_code(), e.status()), ("RequestThrottled", "RequestThrottled", 403));
+    let r = call(&sqs, &ctx, "ReceiveMessage", json!({"QueueUrl": URL, "WaitTimeSeconds": 0})).await;
+    assert!(r.get("Messages").is_none(), "answered without parking: {r}");
+    assert_eq!(sqs.waiting(), 1, "a refusal takes no place");
+
+    call(&sqs, &ctx, "SendMessage", json!({"QueueUrl": URL, "MessageBody": "wake"})).await;
+    let r = parked.await.unwrap().unwrap();
+    assert_eq!(r["Messages"][0]["Body"], "wake");
+    assert_eq!(sqs.waiting(), 0, "the answered poll gave its place back");
 }

@@ -207,6 +207,29 @@ impl RawResponse {
     }
 }
 
+/// One `GET path` over a fresh connection: the response, or None when the
+/// server cannot be reached. The response must not be chunked.
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<RawResponse> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    Some(parse_response(&buf))
+}
+
+fn parse_response(buf: &[u8]) -> RawResponse {
+    let text = String::from_utf8_lossy(buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    RawResponse { status, headers, body: body.to_string() }
+}
+
 /// Sends one raw `POST /path` with the given headers and body (for malformed
 /// input that no SDK would send). The response must not be chunked.
 pub fn http_post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> RawResponse {
@@ -221,13 +244,5 @@ pub fn http_post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &
     s.write_all(body).expect("write body");
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).expect("read response");
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let mut lines = head.lines();
-    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    RawResponse { status, headers, body: body.to_string() }
+    parse_response(&buf)
 }

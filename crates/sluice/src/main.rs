@@ -93,6 +93,11 @@ struct ServeArgs {
     /// Account id that owns every resource.
     #[arg(long, env = "SLUICE_ACCOUNT_ID", default_value = "000000000000")]
     account_id: String,
+    /// Most long-poll ReceiveMessage calls parked at once; one more is refused
+    /// at once with `RequestThrottled` (each waiter holds a connection, so a
+    /// file descriptor: keep it below the open-files limit).
+    #[arg(long, env = "SLUICE_MAX_WAITERS", default_value_t = sluice_sqs::limits::WAITERS_MAX_DEFAULT)]
+    max_waiters: usize,
     /// Log filter (tracing `EnvFilter` syntax).
     #[arg(long, env = "SLUICE_LOG", default_value = "info")]
     log: String,
@@ -170,6 +175,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         anyhow::bail!("--account-id must be 12 digits, got {:?}", args.account_id);
     }
     let started = std::time::Instant::now();
+    raise_open_files_limit(args.max_waiters);
     let (store, log, key): (Arc<dyn Store>, Option<Arc<LogStore>>, [u8; 32]) = if args.in_memory {
         (Arc::new(MemoryStore::new()), None, random_key())
     } else {
@@ -209,7 +215,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "the wall clock is behind the latest time in the data directory; sluice's clock starts there instead"
         );
     }
-    let sqs = Sqs::new(store.clone(), Arc::new(clock), SqsConfig { default_host: local.to_string(), receipt_key: key });
+    let sqs = Sqs::new(store.clone(), Arc::new(clock), SqsConfig { max_waiters: args.max_waiters, ..SqsConfig::new(local.to_string(), key) });
     let app = Arc::new(App { sqs: sqs.clone(), config: AppConfig { region: args.region.clone(), account_id: args.account_id.clone() } });
     match sluice_sqs::move_tasks::resume(&sqs, &args.account_id).await {
         Ok(0) => {}
@@ -233,6 +239,42 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("sluice stopped");
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit, as servers do:
+/// every connection (a parked long poll holds one) is a file descriptor, and
+/// the usual soft limit of 1,024 would refuse connections long before
+/// `--max-waiters`. Logs the limit, and warns when it is below the waiter cap.
+fn raise_open_files_limit(max_waiters: usize) {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+            tracing::warn!(error = %std::io::Error::last_os_error(), "could not read the open-files limit");
+            return;
+        }
+        let before = lim.rlim_cur;
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
+            // SAFETY: as above.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            } else {
+                tracing::warn!(error = %std::io::Error::last_os_error(), "could not raise the open-files limit");
+            }
+        }
+        tracing::info!(soft = lim.rlim_cur, was = before, hard = lim.rlim_max, "open-files limit");
+        if (lim.rlim_cur as u128) < max_waiters as u128 {
+            tracing::warn!(
+                limit = lim.rlim_cur,
+                max_waiters,
+                "the open-files limit is below --max-waiters: connections will be refused before the waiter cap is reached"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = max_waiters;
 }
 
 async fn shutdown_signal() {

@@ -61,3 +61,30 @@ async fn roundtrip_and_fifo_scenarios_account_for_every_message() {
     assert_eq!(b.wakeup_misses, 0);
     assert_eq!(r.errors, 0, "{:?}", r.error_samples);
 }
+
+/// R18 in small: every send wakes exactly one parked waiter with its message, none is lost,
+/// no waiter answers empty before its wait ends, and the server runs no thread per waiter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_scenario_wakes_exactly_one_waiter_per_send() {
+    let s = TestServer::start(env!("CARGO_BIN_EXE_sluice").as_ref(), Engine::DurableTemp, &[]);
+    let pid = s.pid().expect("running").to_string();
+    let argv = ["sqs-waiters", "--waiters", "200", "--queues", "20", "--wait-secs", "8", "--connections", "4"];
+    let mut argv = argv.to_vec();
+    argv.extend_from_slice(&["--server-pid", &pid]);
+    let r = run(&s, &argv).await;
+    let w = r.waiters.expect("waiter figures");
+    assert_eq!(r.errors, 0, "{:?}", r.error_samples);
+    assert_eq!(w.parked_reported, Some(200), "the server reported every waiter parked before the sends");
+    assert_eq!(w.sends, 20);
+    assert_eq!(w.woke_exactly_one, 20);
+    assert_eq!((w.lost, w.left_in_queue, w.duplicates), (0, 0, 0));
+    assert_eq!((w.empty_early, w.refused), (0, 0));
+    assert_eq!(w.empty_at_wait_end, 180);
+    assert_eq!(r.latency["long-poll wake-up"].count, 20);
+    assert_eq!(r.latency["SendMessage"].count, 20);
+    // Threads are the runtime's workers, the blocking pool and the engine's own few; a
+    // thread per waiter would be at least 200.
+    let threads = w.server_threads_parked.expect("server threads read from /proc");
+    assert!(threads < 64, "{threads} server threads with 200 waiters parked");
+    assert!(w.server_fds_parked.expect("server fds read from /proc") >= 200, "a connection per waiter");
+}

@@ -32,7 +32,7 @@ fn open(dir: &Path) -> Arc<LogStore> {
 }
 
 fn service(store: &Arc<LogStore>, clock: Arc<dyn Clock>) -> Arc<Sqs> {
-    Sqs::new(store.clone() as Arc<dyn Store>, clock, SqsConfig { default_host: "127.0.0.1:4566".into(), receipt_key: [7; 32] })
+    Sqs::new(store.clone() as Arc<dyn Store>, clock, SqsConfig::new("127.0.0.1:4566", [7; 32]))
 }
 
 fn ctx() -> RequestContext {

@@ -10,6 +10,7 @@ mod fair;
 mod fifo;
 mod roundtrip;
 mod send;
+mod waiters;
 
 use crate::args::ScenarioKind;
 use crate::driver::Bench;
@@ -25,6 +26,7 @@ pub async fn run(b: &Arc<Bench>, kind: ScenarioKind) -> anyhow::Result<Report> {
         ScenarioKind::SqsFifo => fifo::run(b).await,
         ScenarioKind::SqsBacklog => backlog::run(b).await,
         ScenarioKind::SqsFair => fair::run(b).await,
+        ScenarioKind::SqsWaiters => waiters::run(b).await,
         ScenarioKind::Ceiling => anyhow::bail!("the ceiling drives another scenario's shape; it has no run of its own"),
     }
 }
@@ -64,5 +66,6 @@ fn base_report(b: &Bench, kind: ScenarioKind, throughput: Throughput, basis: &st
         server: None,
         client: None,
         backlog: None,
+        waiters: None,
     }
 }

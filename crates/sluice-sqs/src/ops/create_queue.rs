@@ -32,7 +32,7 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
     let new = NewQueue {
         name: qname.clone(),
         region: ctx.region.clone(),
-        attributes: attrs.clone(),
+        attributes: attributes::stored(attrs.clone(), fifo),
         config,
         tags,
         refuse_if_deleted_after_ms: now.saturating_sub(limits::RECREATE_COOLDOWN_MS),
@@ -42,8 +42,9 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
         CreateOutcome::Exists(q) => {
             // Only the attributes the caller gave are compared, against the
             // existing queue's effective values.
+            let existing = attributes::effective(&q);
             for k in given.keys() {
-                if attrs.get(k) != q.attributes.get(k) {
+                if attrs.get(k) != existing.get(k) {
                     return Err(SqsError::QueueNameExists(k.clone()));
                 }
             }

@@ -40,9 +40,9 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
     if wants("LastModifiedTimestamp") {
         out.insert("LastModifiedTimestamp".into(), json!((q.last_modified_ms / 1000).to_string()));
     }
-    for (k, v) in &q.attributes {
-        if wants(k) {
-            out.insert(k.clone(), json!(v));
+    for (k, v) in crate::attributes::effective(&q) {
+        if wants(&k) {
+            out.insert(k, json!(v));
         }
     }
     let mut res = Map::new();

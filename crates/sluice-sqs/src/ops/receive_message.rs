@@ -4,6 +4,20 @@
 //! attempt, so a send that lands between the attempt and the wait still wakes
 //! it; it also wakes at the next moment a delayed or in-flight message becomes
 //! visible, and never busy-polls.
+//!
+//! Waiter cap: a poll takes a place under `--max-waiters` only when it is
+//! about to park (its first attempt found nothing), so a long poll on a queue
+//! with messages is answered whatever the load. Past the cap it is refused at
+//! once with `RequestThrottled` (403, legacy code `RequestThrottled`). Why an
+//! error and not an early empty answer: AWS answers a long poll empty only
+//! when its wait has run out, so consumer loops re-poll an empty answer at
+//! once — an early empty answer under load would turn every parked consumer
+//! into a busy-poller hammering the server that is already full. The
+//! `RequestThrottled` code is in the throttling lists of botocore's standard
+//! retries, the Rust SDK (`aws-runtime` `THROTTLING_ERRORS`) and the JS SDK,
+//! and botocore's legacy `_retry.json` retries it for SQS when the status is
+//! 403: every SDK backs off and retries by itself, and nothing was received,
+//! so nothing is lost or made invisible by the refusal.
 
 use crate::errors::{invalid_value, SqsError};
 use crate::input::Input;
@@ -77,6 +91,7 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
     // stretch or cut a long poll); message visibility is measured on `Clock`.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     let notify = sqs.store.notifier(q.id).ok_or(SqsError::QueueDoesNotExist)?;
+    let mut slot = None;
     let received = loop {
         let notified = notify.notified();
         let stop = sqs.shutdown.notified();
@@ -95,6 +110,15 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
         if !out.messages.is_empty() || mono >= deadline || sqs.is_stopping() {
             break out.messages;
         }
+        if slot.is_none() {
+            slot = Some(sqs.park_slot().ok_or_else(|| {
+                tracing::debug!(max_waiters = sqs.config.max_waiters, "long poll refused: waiter cap reached");
+                SqsError::RequestThrottled(format!(
+                    "The request was denied due to request throttling: {} long-poll receives are already waiting on this server (its --max-waiters limit). Retry with backoff.",
+                    sqs.config.max_waiters
+                ))
+            })?);
+        }
         let wake = match out.next_visible_ms {
             Some(t) => deadline.min(mono + Duration::from_millis(t.saturating_sub(now).max(1))),
             None => deadline,
@@ -105,6 +129,7 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
             _ = tokio::time::sleep_until(wake) => {}
         }
     };
+    drop(slot);
     let mut messages = Vec::with_capacity(received.len());
     for r in &received {
         messages.push(render(sqs, &q, r, &system_names, &attribute_names).await?);

@@ -14,8 +14,9 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
         return Err(missing("Attributes"));
     }
     let given = i.str_map("Attributes")?;
-    let (attrs, config) =
-        attributes::apply(sqs, &q.name, &q.region, q.config.fifo, &q.attributes, &given, false).await?;
+    let base = attributes::effective(&q);
+    let (attrs, config) = attributes::apply(sqs, &q.name, &q.region, q.config.fifo, &base, &given, false).await?;
+    let attrs = attributes::stored(attrs, q.config.fifo);
     sqs.store
         .update_queue(q.id, QueueUpdate { attributes: Some((attrs, config)), ..Default::default() }, sqs.now_ms())
         .await?;

@@ -184,3 +184,71 @@ async fn sends_per_second_with_fsync_always() {
         64 * per
     );
 }
+
+/// Bytes of every file under `dir` (real file system).
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let m = e.metadata().unwrap();
+        n += if m.is_dir() { dir_bytes(&e.path()) } else { m.len() };
+    }
+    n
+}
+
+/// Disk use after many send-and-delete cycles of 1 KiB messages (issue 12's
+/// "disk after 10 million send-and-delete cycles"): compaction must keep it
+/// proportional to live data, not to history. Long only; printed, not
+/// asserted beyond "bounded". `SLUICE_CYCLES` sets the count (default 10 M).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_use_after_send_and_delete_cycles() {
+    if !long() {
+        return;
+    }
+    let cycles: u64 = std::env::var("SLUICE_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let o = LogOptions { fsync: FsyncPolicy::Never, ..LogOptions::default() };
+    let store = LogStore::open(tmp.path(), o).unwrap();
+    let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+    let t = Instant::now();
+    let workers = 4u64;
+    let per = cycles / workers / 10;
+    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let tasks: Vec<_> = (0..workers)
+        .map(|w| {
+            let s = store.clone();
+            let dir = tmp.path().to_path_buf();
+            let peak = peak.clone();
+            tokio::spawn(async move {
+                for i in 0..per {
+                    let base = u128::from((w * per + i) * 10);
+                    s.send(q, (base..base + 10).map(message).collect(), T0).await.unwrap();
+                    let got = s.receive(q, params(10, 30), T0).await.unwrap();
+                    let receipts: Vec<Receipt> = got.messages.into_iter().map(|m| m.receipt).collect();
+                    s.delete_messages(q, &receipts, T0).await.unwrap();
+                    if w == 0 && i % 20_000 == 0 {
+                        peak.fetch_max(dir_bytes(&dir), std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let left = store.counts(q, T0).await.unwrap();
+    let stats = store.stats();
+    let end = dir_bytes(tmp.path());
+    println!(
+        "{} send+receive+delete cycles of {BODY_BYTES}-byte messages in {:?}: {} MiB of log written, {} checkpoints; disk peak {} MiB, at the end {} MiB with {} messages left",
+        per * workers * 10,
+        t.elapsed(),
+        stats.bytes >> 20,
+        stats.checkpoints,
+        peak.load(std::sync::atomic::Ordering::Relaxed).max(end) >> 20,
+        end >> 20,
+        left.visible + left.inflight + left.delayed
+    );
+    // Bounded by the checkpoint interval (256 MiB) and two generations of
+    // segments, whatever the history.
+    assert!(end < 1 << 30, "disk use {end} bytes after {cycles} cycles");
+}

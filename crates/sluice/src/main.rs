@@ -170,12 +170,46 @@ fn receipt_key(dir: &Path) -> anyhow::Result<[u8; 32]> {
     }
 }
 
+/// Takes an exclusive `flock` on `<dir>/LOCK` (creating the directory), or
+/// fails naming the process that holds it. The lock goes with the process,
+/// however it ends (kill -9 included), so a stale lock never blocks a start.
+fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    use std::os::unix::io::AsRawFd;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+    let path = dir.join("LOCK");
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: flock only takes a file descriptor we own for the call.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let mut holder = String::new();
+        let _ = f.read_to_string(&mut holder);
+        anyhow::bail!(
+            "data directory {} is in use by another sluice process (pid {}); stop it or choose another --data-dir",
+            dir.display(),
+            holder.trim()
+        );
+    }
+    f.set_len(0)?;
+    f.rewind()?;
+    f.write_all(std::process::id().to_string().as_bytes())?;
+    Ok(f)
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.account_id.len() != 12 || !args.account_id.chars().all(|c| c.is_ascii_digit()) {
         anyhow::bail!("--account-id must be 12 digits, got {:?}", args.account_id);
     }
     let started = std::time::Instant::now();
     raise_open_files_limit(args.max_waiters);
+    // Held until the process exits: a second server on the same data
+    // directory would interleave its writes with ours and corrupt the log.
+    let _dir_lock = if args.in_memory { None } else { Some(lock_data_dir(&args.data_dir)?) };
     let (store, log, key): (Arc<dyn Store>, Option<Arc<LogStore>>, [u8; 32]) = if args.in_memory {
         (Arc::new(MemoryStore::new()), None, random_key())
     } else {

@@ -232,7 +232,7 @@ fn check(seed: u64, mode: CutMode, drop_dirents: bool, a: &Acks, dump: &sluice_e
 
 #[test]
 fn given_power_cut_at_any_point_with_fsync_always_should_lose_nothing_acknowledged() {
-    let n = iterations(2000, 100_000);
+    let n = iterations(10_000, 100_000);
     let rt = runtime();
     let mut totals = Totals::default();
     let started = std::time::Instant::now();

@@ -9,8 +9,8 @@
 //! same calls with the same `now_ms` (a clock that only moves forward); every
 //! answer is compared, and at the end every queue's counts and messages.
 //! Attempt ids are never reused across a restart: the attempt table is not
-//! durable (see the crate docs). 1 000 cases normally; `SLUICE_LONG_TESTS=1`
-//! runs 10 000 (`SLUICE_SEEDS=n` overrides).
+//! durable (see the crate docs). 10 000 cases normally (RELIABILITY R6); `SLUICE_LONG_TESTS=1`
+//! runs 100 000 (`SLUICE_SEEDS=n` overrides).
 
 mod common;
 
@@ -278,7 +278,7 @@ fn run(ops: Vec<Op>) {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: iterations(1000, 10_000) as u32,
+        cases: iterations(10_000, 100_000) as u32,
         max_shrink_iters: 2000,
         failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Direct("tests/model.proptest-regressions"))),
         ..ProptestConfig::default()

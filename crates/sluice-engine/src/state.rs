@@ -10,10 +10,14 @@
 
 use crate::record::{Record, Transfer, TransferMode};
 use parking_lot::{Mutex, RwLock};
-use crate::bodies::Bodies;
+use crate::bodies::{Bodies, CHECKPOINT_FILE_BIT};
 use sluice_store::queue_core::{CoreMessage, DedupEntry, MessageState, Payload, QueueCore};
 use sluice_store::{MoveTask, QueueId, QueueInfo, QueueName, StoredMessage};
 use std::collections::{BTreeMap, HashMap};
+
+/// What a message takes in a segment besides its body: the fixed part of its
+/// encoding (68 bytes) and, roughly, its share of the frame and send record.
+const MESSAGE_IN_SEGMENT_BYTES: u64 = 80;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -112,14 +116,18 @@ impl Catalog {
         self.file_usage().into_keys().collect()
     }
 
-    /// The files live message bodies point into, with the bytes of live
-    /// bodies in each.
+    /// The files live message bodies point into, with the bytes each one's
+    /// live messages take there: in a segment the body and the rest of its
+    /// encoded message (`MESSAGE_MIN_BYTES` and its frame's share, which a
+    /// segment of small live messages is mostly made of), in a bodies file
+    /// the body alone.
     pub fn file_usage(&self) -> HashMap<u32, u64> {
         let mut files = HashMap::new();
         for slot in self.slots.values() {
             slot.core.lock().q.for_each_payload_mut(|p| {
                 if let Payload::Stored(r) = p {
-                    *files.entry(r.file).or_default() += u64::from(r.len);
+                    let rest = if r.file & CHECKPOINT_FILE_BIT == 0 { MESSAGE_IN_SEGMENT_BYTES } else { 0 };
+                    *files.entry(r.file).or_default() += u64::from(r.len) + rest;
                 }
             });
         }

@@ -49,9 +49,10 @@ pub(crate) struct Inner {
     /// The files each kept checkpoint's handles point into (known for the
     /// ones written or loaded by this process).
     ckpt_files: Mutex<BTreeMap<u64, HashSet<u32>>>,
-    /// Live body bytes per file at the end of the last checkpoint: the next
-    /// one compacts the files that were under half live.
-    file_usage: Mutex<HashMap<u32, u64>>,
+    /// Live body bytes per file at the end of the last checkpoint, with
+    /// that checkpoint's start segment: the next one compacts the files that
+    /// were complete and under half live then.
+    file_usage: Mutex<(u64, HashMap<u32, u64>)>,
     checkpoints: AtomicU64,
     last_now_ms: AtomicU64,
     /// The latest time recovery found in the data directory.
@@ -114,7 +115,7 @@ impl LogStore {
             pipe: pipe.clone(),
             ckpt_lock: Mutex::new(()),
             ckpt_files: Mutex::new(rec.checkpoint_files.into_iter().collect()),
-            file_usage: Mutex::new(HashMap::new()),
+            file_usage: Mutex::new((0, HashMap::new())),
             checkpoints: AtomicU64::new(0),
             last_now_ms: AtomicU64::new(0),
             recovered_time_floor_ms,
@@ -270,8 +271,11 @@ impl Inner {
             // are mostly dead is taken from the previous checkpoint's pass
             // over every handle (one pass less under the freeze); any
             // choice is safe, a stale one only moves a file's bodies one
-            // checkpoint later.
-            let live = std::mem::take(&mut *self.file_usage.lock());
+            // checkpoint later. Only files that were complete when counted
+            // qualify (bodies files, segments below that checkpoint's
+            // start): a segment still being written then was counted
+            // against what it held at the time, not its final size.
+            let (counted_below, live) = std::mem::take(&mut *self.file_usage.lock());
             // With nothing logged since the last checkpoint the pipe does not
             // roll and this one has the same number: it rewrites the same
             // index and must not replace the bodies file live handles use.
@@ -279,6 +283,7 @@ impl Inner {
             let compact: HashSet<u32> = live
                 .iter()
                 .filter(|_| !again)
+                .filter(|(f, _)| **f & CHECKPOINT_FILE_BIT != 0 || u64::from(**f) < counted_below)
                 .filter(|(f, bytes)| self.bodies.file_len(**f).is_some_and(|len| **bytes < len / COMPACT_BELOW_LIVE_DIVISOR))
                 .map(|(f, _)| *f)
                 .collect();
@@ -334,7 +339,7 @@ impl Inner {
             // Every file a live handle still points into; prune keeps them.
             let usage = c.file_usage();
             let referenced: HashSet<u32> = usage.keys().copied().collect();
-            *self.file_usage.lock() = usage;
+            *self.file_usage.lock() = (start_segment, usage);
             freeze += repoint_started.elapsed();
             referenced
         };

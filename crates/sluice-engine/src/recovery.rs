@@ -154,6 +154,9 @@ impl Iterator for SeqFrames<'_> {
 /// applies the records (checksums and decoding overlap with index building).
 const PIPELINE_MIN_BYTES: usize = 1 << 20;
 
+/// Frame bytes per batch handed from the decoding thread (see `with_frames`).
+const PIPELINE_BATCH_BYTES: usize = 256 << 10;
+
 /// Walks the frames of `buf` from `start`, handing each to `f`. Large
 /// buffers are decoded on a scoped helper thread, in batches, in order; when
 /// `f` returns early the helper stops at its next send.
@@ -167,8 +170,20 @@ pub(crate) fn with_frames<R>(buf: &[u8], start: usize, f: impl FnOnce(&mut dyn I
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<FrameItem>>(16);
         scope.spawn(move || {
             let mut seq = seq;
+            // Batches of up to 64 frames or 256 KiB of them, 16 batches
+            // ahead at most: a checkpoint record holds a thousand messages,
+            // and 64 × 16 of those decoded ahead would be a million
+            // messages of memory that recovery only needs for a moment.
             loop {
-                let batch: Vec<FrameItem> = seq.by_ref().take(64).collect();
+                let mut batch: Vec<FrameItem> = Vec::with_capacity(64);
+                let mut bytes = 0;
+                while batch.len() < 64 && bytes < PIPELINE_BATCH_BYTES {
+                    let Some(item) = seq.next() else { break };
+                    if let FrameItem::Record { size, .. } = &item {
+                        bytes += *size;
+                    }
+                    batch.push(item);
+                }
                 if batch.is_empty() || tx.send(batch).is_err() {
                     break;
                 }

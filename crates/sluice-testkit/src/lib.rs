@@ -1,6 +1,8 @@
 //! Test harness: start the real `sluice` binary on a free loopback port with a
 //! chosen engine, wait until it is ready, hand out configured SDK clients,
-//! and stop it (gracefully, or with SIGKILL for crash tests).
+//! and stop it (gracefully, or with SIGKILL for crash tests), and read a
+//! process's footprint from `/proc` (RSS, threads, open fds) and a data
+//! directory's size.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -245,4 +247,30 @@ pub fn http_post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).expect("read response");
     parse_response(&buf)
+}
+
+/// A numeric field of `/proc/<pid>/status` (`VmRSS` in KiB, `Threads`), or
+/// None when the process or the field is gone.
+pub fn proc_status(pid: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines().find_map(|l| l.strip_prefix(field)?.strip_prefix(':')?.split_whitespace().next()?.parse().ok())
+}
+
+/// The number of open file descriptors of `pid` (entries of `/proc/<pid>/fd`).
+pub fn open_fds(pid: u32) -> Option<u64> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
+/// The bytes of every regular file under `dir`, recursively (apparent sizes;
+/// files that vanish while walking count as 0).
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }

@@ -34,7 +34,10 @@
 //! run because nothing triggers a checkpoint (every 256 MiB of log) at this
 //! volume, so each start replays the whole log.
 
+mod common;
+
 use aws_sdk_sqs::types::{QueueAttributeName, SendMessageBatchRequestEntry};
+use common::{body_ok, crc_body, Rng};
 use aws_sdk_sqs::Client;
 use sluice_testkit::{Engine, TestServer};
 use std::collections::{HashMap, HashSet};
@@ -61,22 +64,6 @@ struct Ledger {
     fifo_seen: HashMap<u32, u32>,
     /// FIFO order violations found during load.
     fifo_violations: Vec<String>,
-}
-
-fn crc_body(id: u64) -> String {
-    // The body carries its own id and a checksum of it, so corruption is detectable.
-    let payload = format!("msg-{id}-{}", "x".repeat((id % 200) as usize));
-    let sum = payload.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
-    format!("{payload}|{sum:08x}")
-}
-
-fn body_ok(body: &str) -> Option<u64> {
-    let (payload, sum) = body.rsplit_once('|')?;
-    let want = payload.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
-    if format!("{want:08x}") != sum {
-        return None;
-    }
-    payload.strip_prefix("msg-")?.split('-').next()?.parse().ok()
 }
 
 fn fifo_record(ledger: &Mutex<Ledger>, body: &str) {
@@ -190,16 +177,6 @@ async fn drain(c: &Client, url: &str) -> Vec<String> {
             out.push(m.body.clone().unwrap());
             c.delete_message().queue_url(url).receipt_handle(m.receipt_handle.unwrap()).send().await.expect("delete after restart");
         }
-    }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
     }
 }
 

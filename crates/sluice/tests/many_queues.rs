@@ -17,7 +17,7 @@
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_sdk_sqs::Client;
-use sluice_testkit::{Engine, TestServer};
+use sluice_testkit::{open_fds, proc_status, Engine, TestServer};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,21 +89,10 @@ where
     }
 }
 
-fn proc_status(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
-    text.lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':')?.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
-}
-
-fn open_fds(pid: u32) -> u64 {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).expect("/proc/PID/fd").count() as u64
-}
-
 /// Checks the server's fds and threads against the ceilings; returns (fds, threads, RSS KiB).
 fn footprint(s: &TestServer, when: &str) -> (u64, u64, u64) {
     let pid = s.pid().expect("running");
-    let (fds, threads, rss) = (open_fds(pid), proc_status(pid, "Threads"), proc_status(pid, "VmRSS"));
+    let (fds, threads, rss) = (open_fds(pid).expect("/proc/PID/fd"), proc_status(pid, "Threads").expect("Threads"), proc_status(pid, "VmRSS").expect("VmRSS"));
     println!("r17 {when}: {fds} open fds, {threads} threads, RSS {:.1} MiB", rss as f64 / 1024.0);
     assert!(fds < FDS_MAX, "{when}: {fds} open fds");
     assert!(threads < THREADS_MAX, "{when}: {threads} threads");

@@ -1,0 +1,1173 @@
+//! Soak and slow consumers (RELIABILITY.md R20, and R19's SQS part) as a
+//! process-level test: the real server on the durable engine with
+//! `--fsync always`, driven through the Rust SDK, killed with SIGKILL every
+//! `SLUICE_SOAK_KILL_SECS` and restarted, while a backlog grows on disk and
+//! drains again, and a consumer that never deletes churns a queue with a
+//! dead-letter queue.
+//!
+//! Method. The load runs in rounds. In a round's slow phase
+//! (`SLUICE_SOAK_SLOW_SECS`) four producers send at full speed
+//! (SendMessageBatch and SendMessage to a standard queue, SendMessageBatch to a
+//! FIFO queue) while two consumers receive only `SLUICE_SOAK_CONSUME_PERCENT`
+//! (default 1 %) of what was acknowledged, so the backlog grows on disk (R19).
+//! In the drain phase the producers pause and the consumers run at full speed
+//! until both queues are empty; then, with every request answered, the R1
+//! invariants are checked against the acknowledgement ledger: every
+//! acknowledged send was deleted by an acknowledged delete (or by one whose
+//! answer never came) — otherwise it is lost; no message was received by a
+//! request sent after its delete was acknowledged (resurrected); every body
+//! is intact (id and checksum, `common::sized_body`, `SLUICE_SOAK_BODY_BYTES`
+//! long); FIFO groups are received in send order without gaps, and every
+//! acknowledged FIFO send arrived. Rounds repeat until `SLUICE_SOAK_SECS` have
+//! passed. A delete counts as acknowledged only when it was answered within
+//! the visibility timeout of the receive (less a margin): a later one may have
+//! used a superseded receipt handle, which AWS answers with success without
+//! deleting, so it counts as unknown.
+//!
+//! Visibility churn (R19): a producer sends `SLUICE_SOAK_CHURN_PER_SEC`
+//! messages a second to a queue with a visibility timeout of 3 s and a
+//! RedrivePolicy with maxReceiveCount 3; one consumer receives them and never
+//! deletes; another drains the dead-letter queue. Checked for every message:
+//! no redelivery, and no move to the DLQ, before the visibility timeout has
+//! passed since the previous receive was sent; ApproximateReceiveCount rises
+//! by one per observed receive and never exceeds 3 on the source queue; a jump
+//! must be covered by a receive request that failed (the kill); each
+//! acknowledged message arrives in the DLQ, and its first receive there shows
+//! ApproximateReceiveCount 4 (the count carries over, as on AWS: exactly 3
+//! receives on the source, no earlier, no later), or more only when DLQ
+//! receives failed before it.
+//!
+//! Before every kill the test records the server's RSS, open fds and threads
+//! (`/proc`), the data directory's bytes and the live data (messages in all
+//! four queues × body size). At the end the load stops, every queue drains,
+//! the server stops gracefully and starts again, the queues must still be
+//! empty, and disk use is reported against live data at each round's peak and
+//! after the drain. The engine prunes only when a checkpoint runs (every
+//! 256 MiB of log), so disk use after the load stops is whatever the last
+//! checkpoint left: the test reports it and the checkpoint files present, and
+//! asserts nothing about disk. It reports RSS/fd/thread trends (first, last,
+//! max over the cycles) and asserts only bounds that would be bugs: fewer
+//! than 1,000 open fds and 64 threads. No timing is asserted: the checks on
+//! visibility are lower bounds derived from when requests were sent.
+//!
+//! Sizes: `SLUICE_SOAK_SECS` (default 12), `SLUICE_SOAK_KILL_SECS` (5),
+//! `SLUICE_SOAK_SLOW_SECS` (5), `SLUICE_SOAK_CONSUME_PERCENT` (1),
+//! `SLUICE_SOAK_BODY_BYTES` (1024), `SLUICE_SOAK_CHURN_PER_SEC` (10). The
+//! default takes about half a minute in a debug build. A failing run panics
+//! with the details and keeps the data directory.
+//!
+//! Long run: see the figures at the end of this header (filled in from the
+//! run recorded in the commit that added them).
+
+mod common;
+
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::Client;
+use common::{body_ok, sized_body};
+use sluice_testkit::{dir_bytes, open_fds, proc_status, Engine, TestServer};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Visibility timeout of the standard and FIFO consumers: short, so that
+/// messages in flight at a kill come back quickly for the drain.
+const LOAD_VISIBILITY_SECS: i32 = 3;
+/// A delete answered later than this after its receive was sent may have used
+/// a superseded receipt handle (the visibility timeout less a margin for clock
+/// differences between the test and the server).
+const DELETE_SURE_WITHIN_MS: u64 = LOAD_VISIBILITY_SECS as u64 * 1000 - 500;
+/// The churn queue's visibility timeout.
+const CHURN_VISIBILITY_SECS: u64 = 3;
+/// Slack for the visibility lower bounds: the server's clock and the test's
+/// count whole milliseconds, and a restarted server re-anchors to the wall
+/// clock.
+const CLOCK_SLACK_MS: u64 = 50;
+/// The churn queue's RedrivePolicy.
+const MAX_RECEIVE_COUNT: u32 = 3;
+/// The DLQ consumer deletes at once; this only keeps a message from coming
+/// back while its delete is on the way.
+const DLQ_VISIBILITY_SECS: i32 = 30;
+const PRODUCERS: u64 = 4;
+const CONSUMERS: usize = 2;
+/// Bounds that would be bugs, not trends (as in `many_queues.rs`).
+const FDS_MAX: u64 = 1_000;
+const THREADS_MAX: u64 = 64;
+/// Churn message ids live apart from the standard queue's dense ids.
+const CHURN_ID_BASE: u64 = 1 << 62;
+
+/// A drain whose count does not fall for this long is stuck (a bug), not slow.
+const STALL: Duration = Duration::from_secs(300);
+
+const SLOW: u8 = 0;
+const DRAIN: u8 = 1;
+const HOLD: u8 = 2;
+
+fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Config {
+    secs: u64,
+    kill_secs: u64,
+    slow_secs: u64,
+    consume_percent: f64,
+    body_bytes: usize,
+    churn_per_sec: u64,
+}
+
+impl Config {
+    fn from_env() -> Config {
+        Config {
+            secs: env("SLUICE_SOAK_SECS", 12),
+            kill_secs: env("SLUICE_SOAK_KILL_SECS", 5),
+            slow_secs: env("SLUICE_SOAK_SLOW_SECS", 5),
+            consume_percent: env("SLUICE_SOAK_CONSUME_PERCENT", 1.0),
+            body_bytes: env("SLUICE_SOAK_BODY_BYTES", 1024),
+            churn_per_sec: env("SLUICE_SOAK_CHURN_PER_SEC", 10),
+        }
+    }
+}
+
+/// A growable bit set over dense ids.
+#[derive(Default)]
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn set(&mut self, i: u64) {
+        let w = (i / 64) as usize;
+        if w >= self.0.len() {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << (i % 64);
+    }
+    fn get(&self, i: u64) -> bool {
+        self.0.get((i / 64) as usize).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+}
+
+/// What the server acknowledged on the standard and FIFO queues.
+#[derive(Default)]
+struct Ledger {
+    /// Acknowledged standard sends (ids are dense, from `Shared::next_id`).
+    sent: Bits,
+    /// When (test ms + 1) a delete of the id was acknowledged in time; 0: never.
+    deleted_at: Vec<u32>,
+    /// Deletes that may or may not have happened: no answer, or answered late.
+    unknown: Bits,
+    max_id: u64,
+    acked_sends: u64,
+    acked_deletes: u64,
+    unknown_deletes: u64,
+    late_deletes: u64,
+    received: u64,
+    corrupt: u64,
+    corrupt_examples: Vec<String>,
+    /// (id, delete acknowledged at ms, receive sent at ms); FIFO ids as `g<<32|i`.
+    resurrected: Vec<(u64, u64, u64)>,
+    /// FIFO: highest acknowledged index per group.
+    fifo_sent: HashMap<u32, u32>,
+    /// FIFO: highest index received per group.
+    fifo_seen: HashMap<u32, u32>,
+    /// FIFO: per group, when (ms + 1) each index's delete was acknowledged.
+    fifo_deleted_at: HashMap<u32, Vec<u32>>,
+    fifo_acked: u64,
+    fifo_received: u64,
+    fifo_violations: Vec<String>,
+}
+
+impl Ledger {
+    fn corrupt(&mut self, body: &str) {
+        self.corrupt += 1;
+        if self.corrupt_examples.len() < 5 {
+            self.corrupt_examples.push(body.chars().take(120).collect());
+        }
+    }
+
+    fn std_received(&mut self, id: u64, sent_ms: u64) {
+        self.received += 1;
+        let at = self.deleted_at.get(id as usize).copied().unwrap_or(0);
+        if at != 0 && u64::from(at - 1) < sent_ms {
+            self.resurrected.push((id, u64::from(at - 1), sent_ms));
+        }
+    }
+
+    fn std_deleted(&mut self, id: u64, receive_sent_ms: u64, now_ms: u64) {
+        if now_ms - receive_sent_ms >= DELETE_SURE_WITHIN_MS {
+            self.late_deletes += 1;
+            self.unknown.set(id);
+            return;
+        }
+        self.acked_deletes += 1;
+        if id as usize >= self.deleted_at.len() {
+            self.deleted_at.resize(id as usize + 1, 0);
+        }
+        if self.deleted_at[id as usize] == 0 {
+            self.deleted_at[id as usize] = now_ms as u32 + 1;
+        }
+    }
+
+    fn fifo_received(&mut self, g: u32, i: u32, sent_ms: u64) {
+        self.fifo_received += 1;
+        let at = self.fifo_deleted_at.get(&g).and_then(|v| v.get(i as usize)).copied().unwrap_or(0);
+        if at != 0 && u64::from(at - 1) < sent_ms {
+            self.resurrected.push((u64::from(g) << 32 | u64::from(i), u64::from(at - 1), sent_ms));
+        }
+        let seen = self.fifo_seen.get(&g).copied();
+        if i > seen.map_or(0, |s| s + 1) {
+            self.fifo_violations.push(format!("group {g}: received {i} after {seen:?}"));
+        }
+        let e = self.fifo_seen.entry(g).or_insert(i);
+        *e = (*e).max(i);
+    }
+
+    fn fifo_deleted(&mut self, g: u32, i: u32, now_ms: u64) {
+        let v = self.fifo_deleted_at.entry(g).or_default();
+        if i as usize >= v.len() {
+            v.resize(i as usize + 1, 0);
+        }
+        if v[i as usize] == 0 {
+            v[i as usize] = now_ms as u32 + 1;
+        }
+    }
+
+    /// Acknowledged standard sends neither deleted nor possibly deleted; call
+    /// only when the queue is empty and no request is outstanding.
+    fn lost(&self) -> Vec<u64> {
+        (1..=self.max_id)
+            .filter(|&id| self.sent.get(id) && self.deleted_at.get(id as usize).copied().unwrap_or(0) == 0 && !self.unknown.get(id))
+            .collect()
+    }
+
+    /// FIFO groups whose acknowledged sends did not all arrive.
+    fn fifo_missing(&self) -> Vec<String> {
+        self.fifo_sent
+            .iter()
+            .filter_map(|(g, last)| {
+                let seen = self.fifo_seen.get(g).copied();
+                (!seen.is_some_and(|s| s >= *last)).then(|| format!("group {g} acked up to {last}, delivered up to {seen:?}"))
+            })
+            .collect()
+    }
+}
+
+/// One observed receive: (request sent, answer received, ms since start; ApproximateReceiveCount).
+#[derive(Clone, Copy, Debug)]
+struct Obs {
+    sent_ms: u64,
+    answered_ms: u64,
+    count: u32,
+}
+
+#[derive(Default)]
+struct ChurnMsg {
+    sent_ms: u64,
+    acked: bool,
+    source: Vec<Obs>,
+    dlq: Vec<Obs>,
+    dlq_deleted_ms: Option<u64>,
+}
+
+/// What the churn producer, the never-deleting consumer and the DLQ consumer saw.
+#[derive(Default)]
+struct Churn {
+    msgs: HashMap<u64, ChurnMsg>,
+    /// Receive requests without an answer: (sent, failed) ms.
+    source_failed: Vec<(u64, u64)>,
+    dlq_failed: Vec<(u64, u64)>,
+    corrupt: u64,
+    dlq_resurrected: Vec<u64>,
+}
+
+struct Shared {
+    cfg: Config,
+    start: Instant,
+    mode: AtomicU8,
+    /// Standard/FIFO requests in progress (producers and consumers).
+    busy: AtomicUsize,
+    stop_churn: AtomicBool,
+    stop_all: AtomicBool,
+    std_url: String,
+    fifo_url: String,
+    churn_url: String,
+    dlq_url: String,
+    next_id: AtomicU64,
+    next_churn_id: AtomicU64,
+    /// Restarts so far: producers start new FIFO groups after each.
+    epoch: AtomicU64,
+    produced_std: AtomicU64,
+    produced_fifo: AtomicU64,
+    consumed_std: AtomicU64,
+    consumed_fifo: AtomicU64,
+    failed_requests: AtomicU64,
+    ledger: Mutex<Ledger>,
+    churn: Mutex<Churn>,
+}
+
+impl Shared {
+    fn ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+    /// Enters a request section when the mode allows it (`allowed`); the
+    /// controller's HOLD waits until every entered section has left.
+    fn enter(&self, allowed: impl Fn(u8) -> bool) -> Option<u8> {
+        self.busy.fetch_add(1, SeqCst);
+        let m = self.mode.load(SeqCst);
+        if allowed(m) {
+            Some(m)
+        } else {
+            self.busy.fetch_sub(1, SeqCst);
+            None
+        }
+    }
+    fn leave(&self) {
+        self.busy.fetch_sub(1, SeqCst);
+    }
+    fn failed(&self) {
+        self.failed_requests.fetch_add(1, SeqCst);
+    }
+}
+
+async fn pause() {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+async fn producer(c: Client, s: Arc<Shared>, p: u64) {
+    let (mut group, mut index) = (u32::MAX, 0u32);
+    while !s.stop_all.load(SeqCst) {
+        if s.enter(|m| m == SLOW).is_none() {
+            pause().await;
+            continue;
+        }
+        let g = (s.epoch.load(SeqCst) * PRODUCERS + p) as u32;
+        if g != group {
+            (group, index) = (g, 0);
+        }
+        let mut ok = true;
+        // A batch and a single message to the standard queue.
+        let ids: Vec<u64> = (0..11).map(|_| s.next_id.fetch_add(1, SeqCst)).collect();
+        let mut b = c.send_message_batch().queue_url(&s.std_url);
+        for id in &ids[..10] {
+            b = b.entries(SendMessageBatchRequestEntry::builder().id(format!("m{id}")).message_body(sized_body(*id, s.cfg.body_bytes)).build().unwrap());
+        }
+        let mut acked = Vec::new();
+        match b.send().await {
+            Ok(r) => acked.extend(r.successful.iter().map(|e| e.id[1..].parse::<u64>().unwrap())),
+            Err(_) => ok = false,
+        }
+        match c.send_message().queue_url(&s.std_url).message_body(sized_body(ids[10], s.cfg.body_bytes)).send().await {
+            Ok(_) => acked.push(ids[10]),
+            Err(_) => ok = false,
+        }
+        {
+            let mut l = s.ledger.lock().unwrap();
+            for id in &acked {
+                l.sent.set(*id);
+                l.acked_sends += 1;
+            }
+            l.max_id = l.max_id.max(ids[10]);
+        }
+        s.produced_std.fetch_add(acked.len() as u64, SeqCst);
+        // A batch of the next ten messages of this producer's FIFO group; only
+        // acknowledged entries advance the index, a retry reuses the
+        // deduplication ids.
+        let mut b = c.send_message_batch().queue_url(&s.fifo_url);
+        for i in index..index + 10 {
+            let id = u64::from(group) << 32 | u64::from(i);
+            b = b.entries(
+                SendMessageBatchRequestEntry::builder()
+                    .id(format!("f{i}"))
+                    .message_body(sized_body(id, s.cfg.body_bytes))
+                    .message_group_id(format!("g{group}"))
+                    .message_deduplication_id(format!("{group}-{i}"))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        match b.send().await {
+            Ok(r) => {
+                let done: Vec<u32> = r.successful.iter().map(|e| e.id[1..].parse().unwrap()).collect();
+                if let Some(last) = done.iter().max() {
+                    let mut l = s.ledger.lock().unwrap();
+                    l.fifo_sent.insert(group, *last);
+                    l.fifo_acked += done.len() as u64;
+                    index = last + 1;
+                }
+                s.produced_fifo.fetch_add(done.len() as u64, SeqCst);
+            }
+            Err(_) => ok = false,
+        }
+        s.leave();
+        if !ok {
+            s.failed();
+            pause().await;
+        }
+    }
+}
+
+/// True when a consumer may take more in the slow phase: it has consumed less
+/// than `consume_percent` of what was produced.
+fn under_quota(consumed: &AtomicU64, produced: &AtomicU64, percent: f64) -> bool {
+    (consumed.load(SeqCst) as f64) < produced.load(SeqCst) as f64 * percent / 100.0
+}
+
+async fn consumer(c: Client, s: Arc<Shared>) {
+    while !s.stop_all.load(SeqCst) {
+        let Some(mode) = s.enter(|m| m == SLOW || m == DRAIN) else {
+            pause().await;
+            continue;
+        };
+        let drain = mode == DRAIN;
+        // Messages received, or None when a request failed.
+        let mut got = Some(0);
+        if drain || under_quota(&s.consumed_std, &s.produced_std, s.cfg.consume_percent) {
+            got = got.zip(consume_std(&c, &s).await).map(|(a, b)| a + b);
+        }
+        if drain || under_quota(&s.consumed_fifo, &s.produced_fifo, s.cfg.consume_percent) {
+            got = got.zip(consume_fifo(&c, &s).await).map(|(a, b)| a + b);
+        }
+        s.leave();
+        if got.is_none() {
+            s.failed();
+        }
+        if got.unwrap_or(0) == 0 {
+            pause().await;
+        }
+    }
+}
+
+/// One receive and batch delete on the standard queue: the messages received, or
+/// None when a request failed.
+async fn consume_std(c: &Client, s: &Shared) -> Option<usize> {
+    let sent_ms = s.ms();
+    let r = c
+        .receive_message()
+        .queue_url(&s.std_url)
+        .max_number_of_messages(10)
+        .visibility_timeout(LOAD_VISIBILITY_SECS)
+        .send()
+        .await;
+    let Ok(r) = r else { return None };
+    let msgs = r.messages.unwrap_or_default();
+    if msgs.is_empty() {
+        return Some(0);
+    }
+    s.consumed_std.fetch_add(msgs.len() as u64, SeqCst);
+    let mut entries = Vec::new();
+    {
+        let mut l = s.ledger.lock().unwrap();
+        for (k, m) in msgs.iter().enumerate() {
+            let body = m.body.as_deref().unwrap_or("");
+            let id = body_ok(body).filter(|_| body.len() == s.cfg.body_bytes);
+            match id {
+                Some(id) => l.std_received(id, sent_ms),
+                None => l.corrupt(body),
+            }
+            entries.push((id, DeleteMessageBatchRequestEntry::builder().id(format!("e{k}")).receipt_handle(m.receipt_handle.clone().unwrap()).build().unwrap()));
+        }
+    }
+    let ids: Vec<Option<u64>> = entries.iter().map(|(id, _)| *id).collect();
+    let d = c.delete_message_batch().queue_url(&s.std_url).set_entries(Some(entries.into_iter().map(|(_, e)| e).collect())).send().await;
+    let now = s.ms();
+    let mut l = s.ledger.lock().unwrap();
+    match d {
+        Ok(d) => {
+            for e in d.successful {
+                if let Some(id) = ids[e.id[1..].parse::<usize>().unwrap()] {
+                    l.std_deleted(id, sent_ms, now);
+                }
+            }
+            Some(ids.len())
+        }
+        Err(_) => {
+            for id in ids.into_iter().flatten() {
+                l.unknown.set(id);
+                l.unknown_deletes += 1;
+            }
+            None
+        }
+    }
+}
+
+/// One receive and batch delete on the FIFO queue: the messages received, or
+/// None when a request failed.
+async fn consume_fifo(c: &Client, s: &Shared) -> Option<usize> {
+    let sent_ms = s.ms();
+    let r = c
+        .receive_message()
+        .queue_url(&s.fifo_url)
+        .max_number_of_messages(10)
+        .visibility_timeout(LOAD_VISIBILITY_SECS)
+        .send()
+        .await;
+    let Ok(r) = r else { return None };
+    let msgs = r.messages.unwrap_or_default();
+    if msgs.is_empty() {
+        return Some(0);
+    }
+    s.consumed_fifo.fetch_add(msgs.len() as u64, SeqCst);
+    let mut entries = Vec::new();
+    {
+        let mut l = s.ledger.lock().unwrap();
+        for (k, m) in msgs.iter().enumerate() {
+            let body = m.body.as_deref().unwrap_or("");
+            let id = body_ok(body).filter(|_| body.len() == s.cfg.body_bytes);
+            match id {
+                Some(id) => l.fifo_received((id >> 32) as u32, id as u32, sent_ms),
+                None => l.corrupt(body),
+            }
+            entries.push((id, DeleteMessageBatchRequestEntry::builder().id(format!("e{k}")).receipt_handle(m.receipt_handle.clone().unwrap()).build().unwrap()));
+        }
+    }
+    let ids: Vec<Option<u64>> = entries.iter().map(|(id, _)| *id).collect();
+    let d = c.delete_message_batch().queue_url(&s.fifo_url).set_entries(Some(entries.into_iter().map(|(_, e)| e).collect())).send().await;
+    let now = s.ms();
+    let Ok(d) = d else { return None };
+    let mut l = s.ledger.lock().unwrap();
+    for e in d.successful {
+        if let Some(id) = ids[e.id[1..].parse::<usize>().unwrap()] {
+            // A FIFO delete with a superseded handle fails, so a success deleted.
+            l.fifo_deleted((id >> 32) as u32, id as u32, now);
+        }
+    }
+    Some(ids.len())
+}
+
+async fn churn_producer(c: Client, s: Arc<Shared>) {
+    let per_tick = s.cfg.churn_per_sec.div_ceil(2).clamp(1, 10);
+    while !s.stop_churn.load(SeqCst) {
+        let ids: Vec<u64> = (0..per_tick).map(|_| CHURN_ID_BASE + s.next_churn_id.fetch_add(1, SeqCst)).collect();
+        let sent_ms = s.ms();
+        let mut b = c.send_message_batch().queue_url(&s.churn_url);
+        for id in &ids {
+            b = b.entries(SendMessageBatchRequestEntry::builder().id(format!("c{}", id - CHURN_ID_BASE)).message_body(sized_body(*id, s.cfg.body_bytes)).build().unwrap());
+        }
+        let r = b.send().await;
+        {
+            let mut ch = s.churn.lock().unwrap();
+            for id in &ids {
+                ch.msgs.entry(*id).or_default().sent_ms = sent_ms;
+            }
+            match &r {
+                Ok(r) => {
+                    for e in &r.successful {
+                        let id = CHURN_ID_BASE + e.id[1..].parse::<u64>().unwrap();
+                        ch.msgs.get_mut(&id).unwrap().acked = true;
+                    }
+                }
+                Err(_) => s.failed(),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn receive_count(m: &aws_sdk_sqs::types::Message) -> u32 {
+    m.attributes.as_ref().and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+/// Receives from the churn queue and never deletes.
+async fn churn_consumer(c: Client, s: Arc<Shared>) {
+    while !s.stop_all.load(SeqCst) {
+        let sent_ms = s.ms();
+        let r = c
+            .receive_message()
+            .queue_url(&s.churn_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await;
+        let answered_ms = s.ms();
+        let ok = {
+            let mut ch = s.churn.lock().unwrap();
+            match r {
+                Ok(r) => {
+                    for m in r.messages.unwrap_or_default() {
+                        let body = m.body.as_deref().unwrap_or("");
+                        match body_ok(body).filter(|id| *id >= CHURN_ID_BASE && body.len() == s.cfg.body_bytes) {
+                            Some(id) => ch.msgs.entry(id).or_default().source.push(Obs { sent_ms, answered_ms, count: receive_count(&m) }),
+                            None => ch.corrupt += 1,
+                        }
+                    }
+                    true
+                }
+                Err(_) => {
+                    ch.source_failed.push((sent_ms, answered_ms));
+                    false
+                }
+            }
+        };
+        if !ok {
+            s.failed();
+            pause().await;
+        }
+    }
+}
+
+/// Receives from the dead-letter queue and deletes.
+async fn dlq_consumer(c: Client, s: Arc<Shared>) {
+    while !s.stop_all.load(SeqCst) {
+        let sent_ms = s.ms();
+        let r = c
+            .receive_message()
+            .queue_url(&s.dlq_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(DLQ_VISIBILITY_SECS)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await;
+        let answered_ms = s.ms();
+        let msgs = match r {
+            Ok(r) => r.messages.unwrap_or_default(),
+            Err(_) => {
+                s.churn.lock().unwrap().dlq_failed.push((sent_ms, answered_ms));
+                s.failed();
+                pause().await;
+                continue;
+            }
+        };
+        if msgs.is_empty() {
+            continue;
+        }
+        let mut entries = Vec::new();
+        {
+            let mut ch = s.churn.lock().unwrap();
+            for (k, m) in msgs.iter().enumerate() {
+                let body = m.body.as_deref().unwrap_or("");
+                let id = body_ok(body).filter(|id| *id >= CHURN_ID_BASE && body.len() == s.cfg.body_bytes);
+                match id {
+                    Some(id) => {
+                        let e = ch.msgs.entry(id).or_default();
+                        if e.dlq_deleted_ms.is_some_and(|d| d < sent_ms) {
+                            ch.dlq_resurrected.push(id);
+                        } else {
+                            e.dlq.push(Obs { sent_ms, answered_ms, count: receive_count(m) });
+                        }
+                    }
+                    None => ch.corrupt += 1,
+                }
+                entries.push((id, DeleteMessageBatchRequestEntry::builder().id(format!("e{k}")).receipt_handle(m.receipt_handle.clone().unwrap()).build().unwrap()));
+            }
+        }
+        let ids: Vec<Option<u64>> = entries.iter().map(|(id, _)| *id).collect();
+        let d = c.delete_message_batch().queue_url(&s.dlq_url).set_entries(Some(entries.into_iter().map(|(_, e)| e).collect())).send().await;
+        let now = s.ms();
+        match d {
+            Ok(d) => {
+                let mut ch = s.churn.lock().unwrap();
+                for e in d.successful {
+                    if let Some(id) = ids[e.id[1..].parse::<usize>().unwrap()] {
+                        // Deleted well within the DLQ visibility timeout: the handle was current.
+                        if now - sent_ms < (DLQ_VISIBILITY_SECS as u64 - 1) * 1000 {
+                            ch.msgs.get_mut(&id).unwrap().dlq_deleted_ms.get_or_insert(now);
+                        }
+                    }
+                }
+            }
+            Err(_) => {
+                s.failed();
+                pause().await;
+            }
+        }
+    }
+}
+
+/// Visible + in flight + delayed messages of a queue, or None when the server
+/// does not answer.
+async fn queue_count(c: &Client, url: &str) -> Option<u64> {
+    let a = c
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .ok()?
+        .attributes
+        .unwrap_or_default();
+    Some(a.values().filter_map(|v| v.parse::<u64>().ok()).sum())
+}
+
+/// `queue_count`, retried while the server restarts.
+async fn count(c: &Client, url: &str) -> u64 {
+    for _ in 0..600 {
+        if let Some(n) = queue_count(c, url).await {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no answer to GetQueueAttributes on {url} for a minute");
+}
+
+/// One kill cycle's record, taken just before the SIGKILL.
+#[derive(Clone, Debug)]
+struct Cycle {
+    at_secs: u64,
+    phase: &'static str,
+    rss_kib: u64,
+    fds: u64,
+    threads: u64,
+    disk_bytes: u64,
+    live_msgs: u64,
+    ready: Duration,
+}
+
+/// Files of the data directory's `checkpoint/` folder, for the report.
+fn checkpoint_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir.join("checkpoint")).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn segment_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("log")).map(|d| d.count()).unwrap_or(0)
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+struct Controller {
+    server: TestServer,
+    client: Client,
+    dir: std::path::PathBuf,
+    s: Arc<Shared>,
+    next_kill: Instant,
+    cycles: Vec<Cycle>,
+    kills: bool,
+}
+
+impl Controller {
+    async fn live_msgs(&self) -> u64 {
+        let s = &self.s;
+        let mut n = 0;
+        for url in [&s.std_url, &s.fifo_url, &s.churn_url, &s.dlq_url] {
+            n += count(&self.client, url).await;
+        }
+        n
+    }
+
+    /// Kills and restarts the server when a kill is due.
+    async fn tick(&mut self, phase: &'static str) {
+        if !self.kills || Instant::now() < self.next_kill {
+            return;
+        }
+        let live_msgs = self.live_msgs().await;
+        let pid = self.server.pid().expect("server running");
+        let (rss_kib, fds, threads) = (proc_status(pid, "VmRSS").unwrap_or(0), open_fds(pid).unwrap_or(0), proc_status(pid, "Threads").unwrap_or(0));
+        let disk_bytes = dir_bytes(&self.dir);
+        self.server.kill();
+        self.s.epoch.fetch_add(1, SeqCst);
+        let started = Instant::now();
+        tokio::task::block_in_place(|| self.server.restart());
+        let ready = started.elapsed();
+        self.client = self.server.sqs().await;
+        let at_secs = self.s.start.elapsed().as_secs();
+        let cy = Cycle { at_secs, phase, rss_kib, fds, threads, disk_bytes, live_msgs, ready };
+        eprintln!(
+            "soak cycle {} at {} s ({}): RSS {:.1} MiB, {} fds, {} threads, disk {:.1} MiB, live {} messages ({:.1} MiB); ready after restart in {:?}",
+            self.cycles.len(),
+            cy.at_secs,
+            cy.phase,
+            cy.rss_kib as f64 / 1024.0,
+            cy.fds,
+            cy.threads,
+            mib(cy.disk_bytes),
+            cy.live_msgs,
+            mib(cy.live_msgs * self.s.cfg.body_bytes as u64),
+            cy.ready,
+        );
+        self.cycles.push(cy);
+        self.next_kill = Instant::now() + Duration::from_secs(self.s.cfg.kill_secs);
+    }
+
+    async fn wait(&mut self, phase: &'static str, d: Duration) {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            self.tick(phase).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Drains the standard and FIFO queues with the producers paused; returns
+    /// true once both are empty and no request is outstanding, false when the
+    /// count made no progress for `STALL` (a message stuck for good).
+    async fn drain(&mut self) -> bool {
+        self.s.mode.store(DRAIN, SeqCst);
+        let (mut best, mut progress) = (u64::MAX, Instant::now());
+        loop {
+            self.wait("drain", Duration::from_millis(250)).await;
+            let n = count(&self.client, &self.s.std_url).await + count(&self.client, &self.s.fifo_url).await;
+            if n < best {
+                (best, progress) = (n, Instant::now());
+            } else if progress.elapsed() > STALL {
+                eprintln!("soak: the drain made no progress for {STALL:?}, {n} messages left");
+                return false;
+            }
+            if n > 0 {
+                continue;
+            }
+            self.s.mode.store(HOLD, SeqCst);
+            while self.s.busy.load(SeqCst) > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            if count(&self.client, &self.s.std_url).await + count(&self.client, &self.s.fifo_url).await == 0 {
+                return true;
+            }
+            self.s.mode.store(DRAIN, SeqCst);
+        }
+    }
+}
+
+/// Per-message verdicts on the churn queue and its DLQ.
+#[derive(Default, Debug)]
+struct ChurnReport {
+    sent: usize,
+    acked: usize,
+    dead_lettered: usize,
+    exact: usize,
+    /// Every source receive observed, counts 1, 2, 3.
+    fully_observed: usize,
+    gaps_explained: usize,
+    dlq_count_above_explained: usize,
+    violations: Vec<String>,
+    redelivery_late_ms: Vec<u64>,
+}
+
+fn churn_report(ch: &Churn) -> ChurnReport {
+    let v = CHURN_VISIBILITY_SECS * 1000;
+    let failed_between = |f: &[(u64, u64)], from: u64, to: u64| f.iter().filter(|(a, _)| *a >= from && *a <= to).count();
+    let mut r = ChurnReport { sent: ch.msgs.len(), ..Default::default() };
+    let mut ids: Vec<&u64> = ch.msgs.keys().collect();
+    ids.sort();
+    for id in ids {
+        let m = &ch.msgs[id];
+        let n = id - CHURN_ID_BASE;
+        r.acked += usize::from(m.acked);
+        // The source: counts rise by one per receive, jumps need failed receives.
+        let mut prev: Option<Obs> = None;
+        for o in &m.source {
+            if o.count > MAX_RECEIVE_COUNT {
+                r.violations.push(format!("churn {n}: delivered from the source with ApproximateReceiveCount {} > {MAX_RECEIVE_COUNT}", o.count));
+            }
+            let (prev_count, from) = prev.map_or((0, m.sent_ms), |p| (p.count, p.sent_ms));
+            if o.count <= prev_count {
+                r.violations.push(format!("churn {n}: ApproximateReceiveCount {} after {prev_count}", o.count));
+            } else if o.count > prev_count + 1 {
+                if failed_between(&ch.source_failed, from, o.answered_ms) >= 1 {
+                    r.gaps_explained += 1;
+                } else {
+                    r.violations.push(format!("churn {n}: ApproximateReceiveCount {} after {prev_count}, no failed receive in between", o.count));
+                }
+            }
+            if let Some(p) = prev {
+                if o.answered_ms + CLOCK_SLACK_MS < p.sent_ms + v {
+                    r.violations.push(format!("churn {n}: redelivered {} ms after the previous receive was sent, before the {v} ms visibility timeout", o.answered_ms - p.sent_ms));
+                }
+                r.redelivery_late_ms.push((o.answered_ms - p.answered_ms).saturating_sub(v));
+            }
+            prev = Some(*o);
+        }
+        if m.source.iter().map(|o| o.count).eq(1..=MAX_RECEIVE_COUNT) {
+            r.fully_observed += 1;
+        }
+        // The DLQ: the first receive there shows maxReceiveCount + 1.
+        let Some(first) = m.dlq.first() else {
+            if m.acked {
+                r.violations.push(format!("churn {n}: acknowledged, observed {:?} on the source, never reached the DLQ", m.source.iter().map(|o| o.count).collect::<Vec<_>>()));
+            }
+            continue;
+        };
+        r.dead_lettered += 1;
+        if let Some(p) = m.source.last() {
+            if first.answered_ms + CLOCK_SLACK_MS < p.sent_ms + v {
+                r.violations.push(format!("churn {n}: in the DLQ {} ms after its last receive was sent, before the visibility timeout", first.answered_ms - p.sent_ms));
+            }
+        }
+        let want = MAX_RECEIVE_COUNT + 1;
+        if first.count == want {
+            r.exact += 1;
+        } else if first.count > want && failed_between(&ch.dlq_failed, m.sent_ms, first.answered_ms) >= (first.count - want) as usize {
+            r.dlq_count_above_explained += 1;
+        } else {
+            r.violations.push(format!("churn {n}: first DLQ receive shows ApproximateReceiveCount {}, want {want}; source receives {:?}", first.count, m.source.iter().map(|o| o.count).collect::<Vec<_>>()));
+        }
+    }
+    for id in &ch.dlq_resurrected {
+        r.violations.push(format!("churn {}: received from the DLQ after its delete was acknowledged", id - CHURN_ID_BASE));
+    }
+    if ch.corrupt > 0 {
+        r.violations.push(format!("{} corrupt churn bodies", ch.corrupt));
+    }
+    r
+}
+
+fn first_last_max(v: &[u64]) -> String {
+    match (v.first(), v.last(), v.iter().max()) {
+        (Some(f), Some(l), Some(m)) => format!("first {f}, last {l}, max {m}"),
+        _ => "no samples".to_string(),
+    }
+}
+
+/// R19 + R20: see the header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_with_kills_and_slow_consumers_keeps_every_acknowledgement() {
+    let cfg = Config::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_sluice");
+    let server = TestServer::start(bin.as_ref(), Engine::Durable(dir.path().to_path_buf()), &["--fsync", "always"]);
+    let c = server.sqs().await;
+    let create = |name: &str, attrs: Vec<(QueueAttributeName, String)>| {
+        let mut r = c.create_queue().queue_name(name);
+        for (k, v) in attrs {
+            r = r.attributes(k, v);
+        }
+        async move { r.send().await.unwrap().queue_url.unwrap() }
+    };
+    let std_url = create("soak", vec![]).await;
+    let fifo_url = create("soak.fifo", vec![(QueueAttributeName::FifoQueue, "true".into())]).await;
+    let dlq_url = create("soak-churn-dlq", vec![]).await;
+    let policy = format!(r#"{{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:soak-churn-dlq","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#);
+    let churn_url = create(
+        "soak-churn",
+        vec![(QueueAttributeName::RedrivePolicy, policy), (QueueAttributeName::VisibilityTimeout, CHURN_VISIBILITY_SECS.to_string())],
+    )
+    .await;
+    eprintln!(
+        "soak: {} s of load, kill every {} s, slow phases of {} s with consumers at {} %, {} B bodies, {} churn messages/s; data directory {}",
+        cfg.secs,
+        cfg.kill_secs,
+        cfg.slow_secs,
+        cfg.consume_percent,
+        cfg.body_bytes,
+        cfg.churn_per_sec,
+        dir.path().display()
+    );
+    let s = Arc::new(Shared {
+        cfg,
+        start: Instant::now(),
+        mode: AtomicU8::new(SLOW),
+        busy: AtomicUsize::new(0),
+        stop_churn: AtomicBool::new(false),
+        stop_all: AtomicBool::new(false),
+        std_url,
+        fifo_url,
+        churn_url,
+        dlq_url,
+        next_id: AtomicU64::new(1),
+        next_churn_id: AtomicU64::new(0),
+        epoch: AtomicU64::new(0),
+        produced_std: AtomicU64::new(0),
+        produced_fifo: AtomicU64::new(0),
+        consumed_std: AtomicU64::new(0),
+        consumed_fifo: AtomicU64::new(0),
+        failed_requests: AtomicU64::new(0),
+        ledger: Mutex::new(Ledger::default()),
+        churn: Mutex::new(Churn::default()),
+    });
+    let mut tasks = Vec::new();
+    for p in 0..PRODUCERS {
+        tasks.push(tokio::spawn(producer(c.clone(), s.clone(), p)));
+    }
+    for _ in 0..CONSUMERS {
+        tasks.push(tokio::spawn(consumer(c.clone(), s.clone())));
+    }
+    tasks.push(tokio::spawn(churn_producer(c.clone(), s.clone())));
+    tasks.push(tokio::spawn(churn_consumer(c.clone(), s.clone())));
+    tasks.push(tokio::spawn(dlq_consumer(c.clone(), s.clone())));
+
+    let kill_every = Duration::from_secs(s.cfg.kill_secs);
+    let mut ctl = Controller { server, client: c, dir: dir.path().to_path_buf(), s: s.clone(), next_kill: Instant::now() + kill_every, cycles: Vec::new(), kills: true };
+    let mut violations: Vec<String> = Vec::new();
+    let mut rounds = 0;
+    // Per round: (backlog messages at the slow phase's end, disk then, disk after the drain).
+    let mut peaks: Vec<(u64, u64, u64)> = Vec::new();
+    loop {
+        s.mode.store(SLOW, SeqCst);
+        ctl.wait("slow", Duration::from_secs(s.cfg.slow_secs)).await;
+        s.mode.store(HOLD, SeqCst);
+        while s.busy.load(SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let backlog = ctl.live_msgs().await;
+        let disk_peak = dir_bytes(&ctl.dir);
+        let drain_started = Instant::now();
+        if !ctl.drain().await {
+            violations.push(format!("round {rounds}: the drain stalled"));
+        }
+        let disk_drained = dir_bytes(&ctl.dir);
+        peaks.push((backlog, disk_peak, disk_drained));
+        let l = s.ledger.lock().unwrap();
+        let lost = l.lost();
+        let fifo_missing = l.fifo_missing();
+        eprintln!(
+            "soak round {rounds} at {} s: backlog {backlog} messages ({:.1} MiB live, {:.1} MiB on disk), drained in {:?} to {:.1} MiB on disk; \
+             so far {} acked sends (+{} fifo), {} acked deletes, {} received (+{} fifo), {} unknown and {} late deletes; lost {}, fifo missing {}",
+            s.start.elapsed().as_secs(),
+            mib(backlog * s.cfg.body_bytes as u64),
+            mib(disk_peak),
+            drain_started.elapsed(),
+            mib(disk_drained),
+            l.acked_sends,
+            l.fifo_acked,
+            l.acked_deletes,
+            l.received,
+            l.fifo_received,
+            l.unknown_deletes,
+            l.late_deletes,
+            lost.len(),
+            fifo_missing.len()
+        );
+        if !lost.is_empty() {
+            violations.push(format!("round {rounds}: {} acknowledged sends lost, first {:?}", lost.len(), &lost[..lost.len().min(20)]));
+        }
+        if !fifo_missing.is_empty() {
+            violations.push(format!("round {rounds}: FIFO acknowledged sends missing: {fifo_missing:?}"));
+        }
+        drop(l);
+        rounds += 1;
+        if !violations.is_empty() || s.start.elapsed() >= Duration::from_secs(s.cfg.secs) {
+            break;
+        }
+    }
+
+    // The load stops: no more kills; the churn queue empties into the DLQ, and the DLQ drains.
+    ctl.kills = false;
+    let load_secs = s.start.elapsed().as_secs();
+    s.stop_churn.store(true, SeqCst);
+    let (mut best, mut progress) = (u64::MAX, Instant::now());
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let n = count(&ctl.client, &s.churn_url).await + count(&ctl.client, &s.dlq_url).await;
+        if n == 0 {
+            break;
+        }
+        if n < best {
+            (best, progress) = (n, Instant::now());
+        } else if progress.elapsed() > STALL {
+            violations.push(format!("the churn queue and its DLQ stopped draining with {n} messages left"));
+            break;
+        }
+    }
+    s.stop_all.store(true, SeqCst);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let live_end = ctl.live_msgs().await;
+    let disk_end = dir_bytes(&ctl.dir);
+    let pid = ctl.server.pid().unwrap();
+    let end_footprint = (proc_status(pid, "VmRSS").unwrap_or(0), open_fds(pid).unwrap_or(0), proc_status(pid, "Threads").unwrap_or(0));
+    let checkpoints_end = checkpoint_files(&ctl.dir);
+    let segments_end = segment_count(&ctl.dir);
+    // A graceful restart: nothing deleted comes back, and the disk as a new process leaves it.
+    ctl.server.stop();
+    tokio::task::block_in_place(|| ctl.server.restart());
+    ctl.client = ctl.server.sqs().await;
+    let live_restarted = ctl.live_msgs().await;
+    let disk_restarted = dir_bytes(&ctl.dir);
+    if live_end != 0 || live_restarted != 0 {
+        violations.push(format!("after the drain {live_end} messages left, {live_restarted} after a restart"));
+    }
+
+    let l = s.ledger.lock().unwrap();
+    let ch = s.churn.lock().unwrap();
+    let cr = churn_report(&ch);
+    if l.corrupt > 0 {
+        violations.push(format!("{} corrupt bodies, e.g. {:?}", l.corrupt, l.corrupt_examples));
+    }
+    if !l.resurrected.is_empty() {
+        violations.push(format!("{} resurrected (id, delete acked at ms, receive sent at ms): {:?}", l.resurrected.len(), &l.resurrected[..l.resurrected.len().min(20)]));
+    }
+    if !l.fifo_violations.is_empty() {
+        violations.push(format!("FIFO order violations: {:?}", l.fifo_violations));
+    }
+    violations.extend(cr.violations.iter().take(50).cloned());
+    let c = &ctl.cycles;
+    let rss: Vec<u64> = c.iter().map(|c| c.rss_kib).collect();
+    let fds: Vec<u64> = c.iter().map(|c| c.fds).collect();
+    let threads: Vec<u64> = c.iter().map(|c| c.threads).collect();
+    let disk: Vec<u64> = c.iter().map(|c| c.disk_bytes >> 20).collect();
+    let live: Vec<u64> = c.iter().map(|c| c.live_msgs).collect();
+    for (i, cy) in c.iter().enumerate() {
+        if cy.fds >= FDS_MAX || cy.threads >= THREADS_MAX {
+            violations.push(format!("cycle {i}: {} fds, {} threads", cy.fds, cy.threads));
+        }
+    }
+    if end_footprint.1 >= FDS_MAX || end_footprint.2 >= THREADS_MAX {
+        violations.push(format!("at the end: {} fds, {} threads", end_footprint.1, end_footprint.2));
+    }
+    let mut ready: Vec<Duration> = c.iter().map(|c| c.ready).collect();
+    ready.sort();
+    let mut late = cr.redelivery_late_ms.clone();
+    late.sort();
+    let body = s.cfg.body_bytes as u64;
+    let (peak_backlog, peak_disk, _) = peaks.iter().copied().max_by_key(|p| p.0).unwrap_or_default();
+    eprintln!(
+        "soak summary: {load_secs} s of load in {rounds} rounds, {} kill cycles, {} s in all; \
+         {} acked sends (+{} fifo), {} acked deletes, {} unknown and {} late deletes, {} received (+{} fifo), {} failed requests; \
+         lost 0 in every round: {}, resurrected {}, corrupt {}, fifo order violations {}; \
+         churn: {} sent, {} acked, {} dead-lettered, {} with exactly ApproximateReceiveCount {} on the first DLQ receive, {} above it after failed DLQ receives, \
+         {} with all three source receives observed, {} count jumps covered by failed receives; redelivery after the visibility timeout, late by median {} ms, max {} ms; \
+         RSS KiB {}; fds {}; threads {}; disk MiB {}; live messages {}; at the end RSS {} KiB, {} fds, {} threads; restart-to-ready min {:?} median {:?} max {:?}; \
+         largest backlog {peak_backlog} messages = {:.1} MiB live with {:.1} MiB on disk ({:.2}x); \
+         after the drain {live_end} messages, disk {:.1} MiB ({segments_end} segments, checkpoint files {checkpoints_end:?}), after a graceful restart {:.1} MiB; \
+         violations {}",
+        c.len(),
+        s.start.elapsed().as_secs(),
+        l.acked_sends,
+        l.fifo_acked,
+        l.acked_deletes,
+        l.unknown_deletes,
+        l.late_deletes,
+        l.received,
+        l.fifo_received,
+        s.failed_requests.load(SeqCst),
+        violations.iter().all(|v| !v.contains("lost")),
+        l.resurrected.len(),
+        l.corrupt,
+        l.fifo_violations.len(),
+        cr.sent,
+        cr.acked,
+        cr.dead_lettered,
+        cr.exact,
+        MAX_RECEIVE_COUNT + 1,
+        cr.dlq_count_above_explained,
+        cr.fully_observed,
+        cr.gaps_explained,
+        late.get(late.len() / 2).copied().unwrap_or(0),
+        late.last().copied().unwrap_or(0),
+        first_last_max(&rss),
+        first_last_max(&fds),
+        first_last_max(&threads),
+        first_last_max(&disk),
+        first_last_max(&live),
+        end_footprint.0,
+        end_footprint.1,
+        end_footprint.2,
+        ready.first().copied().unwrap_or_default(),
+        ready.get(ready.len() / 2).copied().unwrap_or_default(),
+        ready.last().copied().unwrap_or_default(),
+        mib(peak_backlog * body),
+        mib(peak_disk),
+        peak_disk as f64 / (peak_backlog * body).max(1) as f64,
+        mib(disk_end),
+        mib(disk_restarted),
+        violations.len(),
+    );
+    for (i, (b, d, dd)) in peaks.iter().enumerate() {
+        eprintln!("soak round {i}: backlog {b} messages ({:.1} MiB), disk {:.1} MiB at the peak, {:.1} MiB after the drain", mib(b * body), mib(*d), mib(*dd));
+    }
+    let ok = violations.is_empty();
+    let acked = l.acked_sends > 0 && l.acked_deletes > 0 && l.fifo_acked > 0 && cr.dead_lettered > 0;
+    drop((l, ch));
+    ctl.server.stop();
+    if !ok || !acked {
+        let kept = dir.keep();
+        panic!("soak violations (data directory kept at {}): {violations:#?}; load acknowledged sends, deletes, FIFO sends and dead-letters: {acked}", kept.display());
+    }
+}

@@ -460,23 +460,27 @@ async fn consumer(c: Client, s: Arc<Shared>) {
     }
 }
 
-/// One receive and batch delete on the standard queue: the messages received, or
-/// None when a request failed.
-async fn consume_std(c: &Client, s: &Shared) -> Option<usize> {
+/// What one receive-then-delete on a queue saw: when the receive was sent,
+/// the ids of the messages in delete-entry order (None for a corrupt body),
+/// and the delete's answer.
+struct Consumed {
+    sent_ms: u64,
+    ids: Vec<Option<u64>>,
+    deleted: Option<aws_sdk_sqs::operation::delete_message_batch::DeleteMessageBatchOutput>,
+}
+
+/// One receive on `url`, each body checked and handed to `received` (or
+/// noted corrupt), then one batch delete of everything received. None when
+/// the receive failed; no ids when it was empty.
+async fn receive_then_delete(c: &Client, s: &Shared, url: &str, consumed: &AtomicU64, received: impl Fn(&mut Ledger, u64, u64)) -> Option<Consumed> {
     let sent_ms = s.ms();
-    let r = c
-        .receive_message()
-        .queue_url(&s.std_url)
-        .max_number_of_messages(10)
-        .visibility_timeout(LOAD_VISIBILITY_SECS)
-        .send()
-        .await;
+    let r = c.receive_message().queue_url(url).max_number_of_messages(10).visibility_timeout(LOAD_VISIBILITY_SECS).send().await;
     let Ok(r) = r else { return None };
     let msgs = r.messages.unwrap_or_default();
     if msgs.is_empty() {
-        return Some(0);
+        return Some(Consumed { sent_ms, ids: Vec::new(), deleted: None });
     }
-    s.consumed_std.fetch_add(msgs.len() as u64, SeqCst);
+    consumed.fetch_add(msgs.len() as u64, SeqCst);
     let mut entries = Vec::new();
     {
         let mut l = s.ledger.lock().unwrap();
@@ -484,27 +488,40 @@ async fn consume_std(c: &Client, s: &Shared) -> Option<usize> {
             let body = m.body.as_deref().unwrap_or("");
             let id = body_ok(body).filter(|_| body.len() == s.cfg.body_bytes);
             match id {
-                Some(id) => l.std_received(id, sent_ms),
+                Some(id) => received(&mut l, id, sent_ms),
                 None => l.corrupt(body),
             }
             entries.push((id, DeleteMessageBatchRequestEntry::builder().id(format!("e{k}")).receipt_handle(m.receipt_handle.clone().unwrap()).build().unwrap()));
         }
     }
     let ids: Vec<Option<u64>> = entries.iter().map(|(id, _)| *id).collect();
-    let d = c.delete_message_batch().queue_url(&s.std_url).set_entries(Some(entries.into_iter().map(|(_, e)| e).collect())).send().await;
+    let deleted = c.delete_message_batch().queue_url(url).set_entries(Some(entries.into_iter().map(|(_, e)| e).collect())).send().await.ok();
+    Some(Consumed { sent_ms, ids, deleted })
+}
+
+/// The ids a batch delete reports successful.
+fn deleted_ids<'a>(ids: &'a [Option<u64>], d: &'a aws_sdk_sqs::operation::delete_message_batch::DeleteMessageBatchOutput) -> impl Iterator<Item = u64> + 'a {
+    d.successful.iter().filter_map(move |e| ids[e.id[1..].parse::<usize>().unwrap()])
+}
+
+/// One receive and batch delete on the standard queue: the messages received, or
+/// None when a request failed.
+async fn consume_std(c: &Client, s: &Shared) -> Option<usize> {
+    let got = receive_then_delete(c, s, &s.std_url, &s.consumed_std, |l, id, sent_ms| l.std_received(id, sent_ms)).await?;
+    if got.ids.is_empty() {
+        return Some(0);
+    }
     let now = s.ms();
     let mut l = s.ledger.lock().unwrap();
-    match d {
-        Ok(d) => {
-            for e in d.successful {
-                if let Some(id) = ids[e.id[1..].parse::<usize>().unwrap()] {
-                    l.std_deleted(id, sent_ms, now);
-                }
+    match &got.deleted {
+        Some(d) => {
+            for id in deleted_ids(&got.ids, d) {
+                l.std_deleted(id, got.sent_ms, now);
             }
-            Some(ids.len())
+            Some(got.ids.len())
         }
-        Err(_) => {
-            for id in ids.into_iter().flatten() {
+        None => {
+            for id in got.ids.into_iter().flatten() {
                 l.unknown.set(id);
                 l.unknown_deletes += 1;
             }
@@ -516,45 +533,18 @@ async fn consume_std(c: &Client, s: &Shared) -> Option<usize> {
 /// One receive and batch delete on the FIFO queue: the messages received, or
 /// None when a request failed.
 async fn consume_fifo(c: &Client, s: &Shared) -> Option<usize> {
-    let sent_ms = s.ms();
-    let r = c
-        .receive_message()
-        .queue_url(&s.fifo_url)
-        .max_number_of_messages(10)
-        .visibility_timeout(LOAD_VISIBILITY_SECS)
-        .send()
-        .await;
-    let Ok(r) = r else { return None };
-    let msgs = r.messages.unwrap_or_default();
-    if msgs.is_empty() {
+    let got = receive_then_delete(c, s, &s.fifo_url, &s.consumed_fifo, |l, id, sent_ms| l.fifo_received((id >> 32) as u32, id as u32, sent_ms)).await?;
+    if got.ids.is_empty() {
         return Some(0);
     }
-    s.consumed_fifo.fetch_add(msgs.len() as u64, SeqCst);
-    let mut entries = Vec::new();
-    {
-        let mut l = s.ledger.lock().unwrap();
-        for (k, m) in msgs.iter().enumerate() {
-            let body = m.body.as_deref().unwrap_or("");
-            let id = body_ok(body).filter(|_| body.len() == s.cfg.body_bytes);
-            match id {
-                Some(id) => l.fifo_received((id >> 32) as u32, id as u32, sent_ms),
-                None => l.corrupt(body),
-            }
-            entries.push((id, DeleteMessageBatchRequestEntry::builder().id(format!("e{k}")).receipt_handle(m.receipt_handle.clone().unwrap()).build().unwrap()));
-        }
-    }
-    let ids: Vec<Option<u64>> = entries.iter().map(|(id, _)| *id).collect();
-    let d = c.delete_message_batch().queue_url(&s.fifo_url).set_entries(Some(entries.into_iter().map(|(_, e)| e).collect())).send().await;
     let now = s.ms();
-    let Ok(d) = d else { return None };
+    let d = got.deleted.as_ref()?;
     let mut l = s.ledger.lock().unwrap();
-    for e in d.successful {
-        if let Some(id) = ids[e.id[1..].parse::<usize>().unwrap()] {
-            // A FIFO delete with a superseded handle fails, so a success deleted.
-            l.fifo_deleted((id >> 32) as u32, id as u32, now);
-        }
+    for id in deleted_ids(&got.ids, d) {
+        // A FIFO delete with a superseded handle fails, so a success deleted.
+        l.fifo_deleted((id >> 32) as u32, id as u32, now);
     }
-    Some(ids.len())
+    Some(got.ids.len())
 }
 
 async fn churn_producer(c: Client, s: Arc<Shared>) {

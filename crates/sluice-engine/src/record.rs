@@ -296,12 +296,10 @@ pub fn put_message(out: &mut Vec<u8>, m: &CoreMessage, bodies: Option<&mut Vec<u
     out.put_blob(payload);
 }
 
-/// Encodes one message of a checkpoint: its state and the handle of its
-/// body (`file u32 | offset u64 | len u32 | crc u32`), which must be a
-/// `Payload::Stored` with a located file.
-pub fn put_message_ref(out: &mut Vec<u8>, m: &CoreMessage) {
+/// Encodes one message of a checkpoint: its state and the handle `r` of its
+/// body (`file u32 | offset u64 | len u32 | crc u32`) in place of the body.
+pub fn put_message_ref(out: &mut Vec<u8>, m: &CoreMessage, r: &BodyRef) {
     put_message_head(out, m);
-    let Payload::Stored(r) = &m.payload else { unreachable!("checkpoints encode body handles only") };
     out.put_u32(r.file);
     out.put_u64(r.offset);
     out.put_u32(r.len);
@@ -316,11 +314,7 @@ pub fn encode_checkpoint_messages(out: &mut Vec<u8>, queue: QueueId, messages: &
     out.put_u64(queue);
     out.put_count(messages.len());
     for (m, r) in messages {
-        put_message_head(out, m);
-        out.put_u32(r.file);
-        out.put_u64(r.offset);
-        out.put_u32(r.len);
-        out.put_u32(r.crc);
+        put_message_ref(out, m, r);
     }
     end_frame(out, start, tag::CHECKPOINT_MESSAGES);
 }
@@ -439,7 +433,8 @@ fn get_messages(r: &mut Reader<'_>) -> Result<Vec<CoreMessage>, DecodeError> {
 fn put_message_refs(out: &mut Vec<u8>, ms: &[CoreMessage]) {
     out.put_count(ms.len());
     for m in ms {
-        put_message_ref(out, m);
+        let Payload::Stored(r) = &m.payload else { unreachable!("checkpoints encode body handles only") };
+        put_message_ref(out, m, r);
     }
 }
 

@@ -159,7 +159,22 @@
 //! its neighbours are gone; a checkpoint costs the index (about 80 bytes per
 //! message) plus those few bodies, not a copy of the backlog. Disk use stays
 //! under about twice the live bodies plus two indexes plus the log since the
-//! older kept checkpoint. Recovery reads an index in 32 MiB windows
+//! older kept checkpoint.
+//!
+//! That last term would stay after load stops (nothing logged, no
+//! checkpoint due), so the checkpointer also acts when the log has been idle
+//! for `LogOptions::idle_checkpoint_after` (10 s) since its last append: while
+//! the data directory holds more than twice the live data (bodies live
+//! handles point at, plus the newest index) plus
+//! `limits::IDLE_RECLAIM_SLACK_BYTES`, it checkpoints, up to three times (the
+//! first covers the log, the second lets the older generation's files go,
+//! the third what the first compacted away). A checkpoint is named by the
+//! first segment it does not cover, so one after another with nothing logged
+//! between would have the same name: a `Clock` record (the engine's latest
+//! time) is logged first to start a new segment. Any other append ends the
+//! idle work; the next idle period looks again. A trickle of writes on a
+//! large backlog causes no checkpoint storm: the disk test fails while disk
+//! is within twice the live data. Recovery reads an index in 32 MiB windows
 //! (`limits::CHECKPOINT_READ_WINDOW_BYTES`) and refuses one whose handles
 //! point outside the files it covers; after recovery every file a live
 //! handle points into must exist, or open fails with `Corrupt` naming it.
@@ -264,6 +279,11 @@ pub struct LogOptions {
     pub segment_bytes: u64,
     /// Log bytes between automatic checkpoints; `None` only on demand.
     pub checkpoint_every_bytes: Option<u64>,
+    /// After the log has been idle this long, checkpoint (up to
+    /// `IDLE_CHECKPOINTS_MAX` times) while the data directory holds more
+    /// than twice the live data; `None` never. Needs
+    /// `checkpoint_every_bytes` (the checkpointer thread).
+    pub idle_checkpoint_after: Option<Duration>,
     /// Pause between write attempts after ENOSPC.
     pub enospc_retry: Duration,
     /// Byte cap of the message body cache.
@@ -273,13 +293,15 @@ pub struct LogOptions {
 }
 
 impl LogOptions {
-    /// Defaults (`Always`, 64 MiB segments, checkpoint every 256 MiB, retry
-    /// after ENOSPC every second) over `io`.
+    /// Defaults (`Always`, 64 MiB segments, checkpoint every 256 MiB and
+    /// after 10 s idle when that gives space back, retry after ENOSPC every
+    /// second) over `io`.
     pub fn new(io: Arc<dyn Io>) -> Self {
         Self {
             fsync: FsyncPolicy::Always,
             segment_bytes: limits::SEGMENT_BYTES_DEFAULT,
             checkpoint_every_bytes: Some(limits::CHECKPOINT_EVERY_BYTES_DEFAULT),
+            idle_checkpoint_after: Some(limits::IDLE_CHECKPOINT_AFTER_DEFAULT),
             enospc_retry: limits::ENOSPC_RETRY_DEFAULT,
             body_cache_bytes: limits::BODY_CACHE_BYTES_DEFAULT,
             io,
@@ -299,6 +321,7 @@ impl std::fmt::Debug for LogOptions {
             .field("fsync", &self.fsync)
             .field("segment_bytes", &self.segment_bytes)
             .field("checkpoint_every_bytes", &self.checkpoint_every_bytes)
+            .field("idle_checkpoint_after", &self.idle_checkpoint_after)
             .field("enospc_retry", &self.enospc_retry)
             .field("body_cache_bytes", &self.body_cache_bytes)
             .finish_non_exhaustive()
@@ -320,4 +343,9 @@ pub struct LogStats {
     pub segments_created: u64,
     /// Checkpoints written.
     pub checkpoints: u64,
+    /// Idle periods the checkpointer handled (each looked at the disk use
+    /// and wrote up to `IDLE_CHECKPOINTS_MAX` checkpoints).
+    pub idle_periods: u64,
+    /// Checkpoints written in idle periods (also in `checkpoints`).
+    pub idle_checkpoints: u64,
 }

@@ -23,6 +23,24 @@ pub const SEGMENT_BYTES_MIN: u64 = 4 << 10;
 /// Default amount of log written between automatic checkpoints.
 pub const CHECKPOINT_EVERY_BYTES_DEFAULT: u64 = 256 << 20;
 
+/// How long the log must have taken no append before the checkpointer
+/// checks whether an idle-time checkpoint would give disk space back (R20:
+/// disk returns to within 2× live data after load stops).
+pub const IDLE_CHECKPOINT_AFTER_DEFAULT: Duration = Duration::from_secs(10);
+
+/// Checkpoints one idle period may write: the first covers the log, the
+/// second lets the older generation's files go, the third those the first
+/// compacted away.
+pub const IDLE_CHECKPOINTS_MAX: usize = 3;
+
+/// An idle-time checkpoint runs only while the data directory holds more
+/// than twice the live data (bodies still referenced plus the newest
+/// checkpoint index) plus this much. Small on purpose: after the idle
+/// checkpoints all that is left beyond live data is the older index and a
+/// segment holding one `Clock` record, and a checkpoint costs in proportion
+/// to the live data, so with little live data it is cheap too.
+pub const IDLE_RECLAIM_SLACK_BYTES: u64 = 64 << 10;
+
 /// Compaction: a checkpoint moves the live bodies out of a file whose live
 /// bytes are under 1/this of its size, so the file can be deleted; a file
 /// fuller than that keeps its bodies where they are. Disk use stays under

@@ -125,7 +125,21 @@ pub(crate) struct PipeState {
     exit_waiters: Vec<oneshot::Sender<()>>,
     since_checkpoint: u64,
     checkpoint_requested: bool,
+    /// `appended` when the checkpointer last handled an idle period: it looks
+    /// again only after something new was appended.
+    idle_handled: u64,
     writer_segment: u64,
+}
+
+/// What the checkpointer thread is to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CheckpointWork {
+    /// `checkpoint_every` bytes were logged since the last checkpoint.
+    Due,
+    /// Nothing was appended for the idle period; `appended` records so far.
+    Idle { appended: u64 },
+    /// The store is closing.
+    Close,
 }
 
 /// Counters for tests and metrics.
@@ -180,6 +194,7 @@ impl Pipe {
                 exit_waiters: Vec::new(),
                 since_checkpoint: 0,
                 checkpoint_requested: false,
+                idle_handled: 0,
                 writer_segment: first_segment,
             }),
             writer_cv: Condvar::new(),
@@ -379,19 +394,47 @@ impl Pipe {
         self.st.lock().checkpoint_requested = false;
     }
 
-    /// Blocks the checkpointer until a checkpoint is due or the store closes;
-    /// returns false on close.
-    pub fn wait_checkpoint_due(&self) -> bool {
+    /// Blocks the checkpointer until a checkpoint is due, the log has been
+    /// idle for `idle_after` since something was appended (and the writer
+    /// has written it all), or the store closes.
+    pub fn wait_checkpoint_work(&self, idle_after: Option<Duration>) -> CheckpointWork {
         let mut st = self.st.lock();
+        let mut seen = st.appended;
         loop {
             if st.closing {
-                return false;
+                return CheckpointWork::Close;
             }
-            if st.checkpoint_requested && st.failed.is_none() && st.degraded.is_none() {
-                return true;
+            let healthy = st.failed.is_none() && st.degraded.is_none();
+            if st.checkpoint_requested && healthy {
+                return CheckpointWork::Due;
             }
-            self.ckpt_cv.wait(&mut st);
+            let Some(idle_after) = idle_after else {
+                self.ckpt_cv.wait(&mut st);
+                continue;
+            };
+            if self.ckpt_cv.wait_for(&mut st, idle_after).timed_out() {
+                let quiet = st.appended == seen && st.completed == st.appended;
+                if quiet && healthy && !st.closing && !st.checkpoint_requested && st.appended != st.idle_handled {
+                    return CheckpointWork::Idle { appended: st.appended };
+                }
+                seen = st.appended;
+            }
         }
+    }
+
+    /// Records appended since open.
+    pub fn appended(&self) -> u64 {
+        self.st.lock().appended
+    }
+
+    /// Log bytes appended since the last checkpoint started.
+    pub fn since_checkpoint(&self) -> u64 {
+        self.st.lock().since_checkpoint
+    }
+
+    /// The idle period that ended at `appended` records was handled.
+    pub fn idle_handled(&self, appended: u64) {
+        self.st.lock().idle_handled = appended;
     }
 
     pub(crate) fn fail_stop(&self, why: String) {

@@ -25,7 +25,8 @@
 //! | 11 | MoveTaskPut | MoveTask json |
 //! | 12 | SyncedThrough | offset u64: every byte of this segment before it was fsynced |
 //! | 13 | Seal | offset u64 = the seal's own offset: the segment is finished and every byte before was fsynced first |
-//! | 14–31 | reserved for more SQS records |
+//! | 14 | Clock | now_ms u64: the engine's clock had reached it (written by an idle-time checkpoint so that it starts a new segment) |
+//! | 15–31 | reserved for more SQS records |
 //! | 32–38 | checkpoint: Begin, Queue, (34 retired: messages with inline bodies), DeletedName, MoveTask, End, Dedup |
 //! | 39 | checkpoint: Messages — queue, n × message with a body handle instead of the payload |
 //! | 40 | checkpoint: Clock — time_floor_ms u64, the latest now the engine had reached (R15) |
@@ -66,6 +67,7 @@ pub mod tag {
     pub const MOVE_TASK_PUT: u8 = 11;
     pub const SYNCED_THROUGH: u8 = 12;
     pub const SEAL: u8 = 13;
+    pub const CLOCK: u8 = 14;
     pub const CHECKPOINT_BEGIN: u8 = 32;
     pub const CHECKPOINT_QUEUE: u8 = 33;
     /// Retired: checkpoint messages with their bodies inline (format of
@@ -206,6 +208,14 @@ pub enum Record {
     Seal {
         /// The seal's own offset in the segment.
         offset: u64,
+    },
+    /// The engine's clock had reached `now_ms`. Written when the log is idle,
+    /// before an idle-time checkpoint, so that checkpoint starts a new segment
+    /// (a checkpoint is named by the first segment it does not cover) and the
+    /// older generation's files can be pruned.
+    Clock {
+        /// Milliseconds since the epoch.
+        now_ms: u64,
     },
     /// Checkpoint start.
     CheckpointBegin {
@@ -531,6 +541,7 @@ impl Record {
             Record::MoveTaskPut(_) => MOVE_TASK_PUT,
             Record::SyncedThrough { .. } => SYNCED_THROUGH,
             Record::Seal { .. } => SEAL,
+            Record::Clock { .. } => CLOCK,
             Record::CheckpointBegin { .. } => CHECKPOINT_BEGIN,
             Record::CheckpointQueue { .. } => CHECKPOINT_QUEUE,
             Record::CheckpointMessages { .. } => CHECKPOINT_MESSAGES,
@@ -611,6 +622,7 @@ impl Record {
             }
             Record::MoveTaskPut(t) | Record::CheckpointMoveTask(t) => put_json(out, t),
             Record::SyncedThrough { offset } | Record::Seal { offset } => out.put_u64(*offset),
+            Record::Clock { now_ms } => out.put_u64(*now_ms),
             Record::CheckpointBegin { start_segment, next_queue_id } => {
                 out.put_u64(*start_segment);
                 out.put_u64(*next_queue_id);
@@ -684,6 +696,7 @@ impl Record {
             CHECKPOINT_MOVE_TASK => Record::CheckpointMoveTask(get_json(&mut r)?),
             SYNCED_THROUGH => Record::SyncedThrough { offset: r.u64()? },
             SEAL => Record::Seal { offset: r.u64()? },
+            CLOCK => Record::Clock { now_ms: get_time(&mut r)? },
             CHECKPOINT_BEGIN => Record::CheckpointBegin {
                 start_segment: r.u64_max(SEQ_MAX, "segment number out of range")?,
                 next_queue_id: get_queue(&mut r)?,
@@ -726,7 +739,8 @@ impl Record {
             Record::QueueDeleted { now_ms, .. }
             | Record::Received { now_ms, .. }
             | Record::VisibilityChanged { now_ms, .. }
-            | Record::Moved { now_ms, .. } => *now_ms,
+            | Record::Moved { now_ms, .. }
+            | Record::Clock { now_ms } => *now_ms,
             Record::MessagesSent { messages, dedup, .. } => messages_ms(messages).max(dedup_ms(dedup)),
             Record::CheckpointMessages { messages, .. } => messages_ms(messages),
             Record::CheckpointDedup { entries, .. } => dedup_ms(entries),
@@ -855,6 +869,7 @@ mod tests {
             Record::MoveTaskPut(task.clone()),
             Record::SyncedThrough { offset: 1234 },
             Record::Seal { offset: 99 },
+            Record::Clock { now_ms: 1_700_000_000_456 },
             Record::CheckpointBegin { start_segment: 3, next_queue_id: 5 },
             Record::CheckpointClock { time_floor_ms: 1_700_000_000_123 },
             Record::CheckpointQueue { info: info(), next_seq: 77 },
@@ -923,7 +938,7 @@ mod tests {
     #[test]
     fn time_ms_is_the_latest_now_a_record_carries_never_a_deadline() {
         let msg_ms = 1_700_000_000_005; // first_receive_ms; in flight until 1_700_000_030_000
-        let want = [3, 5, 3, msg_ms, 6, 6, 0, 0, 8, 0, 9, 0, 3, 0, 0, 0, 1_700_000_000_123, 3, msg_ms, 10, 3, 0];
+        let want = [3, 5, 3, msg_ms, 6, 6, 0, 0, 8, 0, 9, 0, 3, 0, 0, 1_700_000_000_456, 0, 1_700_000_000_123, 3, msg_ms, 10, 3, 0];
         let got: Vec<u64> = all().iter().map(Record::time_ms).collect();
         assert_eq!(got, want);
         let sent_at = 1_800_000_000_000;

@@ -288,7 +288,8 @@ impl Catalog {
                 }
             }
             Record::MoveTaskPut(task) | Record::CheckpointMoveTask(task) => self.put_move_task(task),
-            Record::SyncedThrough { .. } | Record::Seal { .. } => {}
+            // Clock moves only the time floor (`time_ms`, applied above).
+            Record::SyncedThrough { .. } | Record::Seal { .. } | Record::Clock { .. } => {}
             Record::CheckpointBegin { next_queue_id, .. } => self.next_id = self.next_id.max(next_queue_id),
             Record::CheckpointQueue { info, next_seq } => {
                 if self.slots.contains_key(&info.id) || self.by_name.contains_key(&info.name) {

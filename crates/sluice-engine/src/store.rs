@@ -21,10 +21,13 @@
 
 use crate::bodies::{checkpoint_file, segment_file, Bodies, CHECKPOINT_FILE_BIT};
 use crate::checkpoint::{finish, write_index, CheckpointReport};
-use crate::limits::{BATCH_ENTRIES_MAX, CHECKPOINTS_KEPT, COMPACT_BELOW_LIVE_DIVISOR, MOVE_BATCH_MAX, RECEIVE_MAX, RECORD_BYTES_MAX, SEGMENT_BYTES_MIN, SEND_BATCH_MAX};
-use crate::pipe::{Health, Pipe, Writer};
+use crate::limits::{
+    BATCH_ENTRIES_MAX, CHECKPOINTS_KEPT, COMPACT_BELOW_LIVE_DIVISOR, IDLE_CHECKPOINTS_MAX, IDLE_RECLAIM_SLACK_BYTES, MOVE_BATCH_MAX, RECEIVE_MAX,
+    RECORD_BYTES_MAX, SEGMENT_BYTES_MIN, SEND_BATCH_MAX,
+};
+use crate::pipe::{CheckpointWork, Health, Pipe, Writer};
 use crate::record::{message_bytes, Record, Transfer, TransferMode};
-use crate::recovery::{prune, recover, RecoveryReport, LOG_DIR};
+use crate::recovery::{checkpoint_name, list, prune, recover, RecoveryReport, CHECKPOINT_DIR, LOG_DIR};
 use crate::state::{transform, Catalog, Slot, SlotCore, StateDump};
 use crate::{LogOptions, LogStats};
 use async_trait::async_trait;
@@ -54,6 +57,8 @@ pub(crate) struct Inner {
     /// were complete and under half live then.
     file_usage: Mutex<(u64, HashMap<u32, u64>)>,
     checkpoints: AtomicU64,
+    idle_periods: AtomicU64,
+    idle_checkpoints: AtomicU64,
     last_now_ms: AtomicU64,
     /// The latest time recovery found in the data directory.
     recovered_time_floor_ms: u64,
@@ -117,6 +122,8 @@ impl LogStore {
             ckpt_files: Mutex::new(rec.checkpoint_files.into_iter().collect()),
             file_usage: Mutex::new((0, HashMap::new())),
             checkpoints: AtomicU64::new(0),
+            idle_periods: AtomicU64::new(0),
+            idle_checkpoints: AtomicU64::new(0),
             last_now_ms: AtomicU64::new(0),
             recovered_time_floor_ms,
         });
@@ -130,12 +137,17 @@ impl LogStore {
         );
         if opts.checkpoint_every_bytes.is_some() {
             let inner2 = inner.clone();
-            let spawned = std::thread::Builder::new().name("sluice-checkpoint".into()).spawn(move || {
-                while inner2.pipe.wait_checkpoint_due() {
-                    if let Err(e) = inner2.checkpoint() {
-                        tracing::warn!(target: "sluice_engine", "automatic checkpoint failed: {e}");
+            let idle_after = opts.idle_checkpoint_after;
+            let spawned = std::thread::Builder::new().name("sluice-checkpoint".into()).spawn(move || loop {
+                match inner2.pipe.wait_checkpoint_work(idle_after) {
+                    CheckpointWork::Due => {
+                        if let Err(e) = inner2.checkpoint() {
+                            tracing::warn!(target: "sluice_engine", "automatic checkpoint failed: {e}");
+                        }
+                        inner2.pipe.checkpoint_attempted();
                     }
-                    inner2.pipe.checkpoint_attempted();
+                    CheckpointWork::Idle { appended } => inner2.reclaim_when_idle(appended),
+                    CheckpointWork::Close => break,
                 }
             });
             match spawned {
@@ -169,6 +181,8 @@ impl LogStore {
             fsyncs: c.fsyncs.load(Ordering::Relaxed),
             segments_created: c.segments_created.load(Ordering::Relaxed),
             checkpoints: self.inner.checkpoints.load(Ordering::Relaxed),
+            idle_periods: self.inner.idle_periods.load(Ordering::Relaxed),
+            idle_checkpoints: self.inner.idle_checkpoints.load(Ordering::Relaxed),
         }
     }
 
@@ -256,6 +270,101 @@ impl Inner {
     fn slot_by_name(&self, name: &QueueName) -> Option<Arc<Slot>> {
         let c = self.catalog.read();
         c.by_name.get(name).and_then(|id| c.slots.get(id)).cloned()
+    }
+
+    /// The log has been idle since `appended` records: checkpoint while that
+    /// gives disk space back (R20: after load stops, disk returns to within
+    /// 2× live data). Pruning keeps the files of the two newest checkpoints,
+    /// so one checkpoint is not enough: the first covers the log, the second
+    /// lets the older generation go, the third the files the first
+    /// compacted away. A checkpoint is named by the first segment it does
+    /// not cover, so one after an idle checkpoint would have the same name
+    /// and replace nothing: a `Clock` record in the empty segment starts a
+    /// new one. Stops when anything else is appended (the next idle period
+    /// looks again) or when disk is within twice the live data.
+    fn reclaim_when_idle(&self, mut appended: u64) {
+        for _ in 0..IDLE_CHECKPOINTS_MAX {
+            if self.pipe.appended() != appended {
+                return;
+            }
+            match self.disk_and_live_bytes() {
+                Ok((disk, live)) if disk > live.saturating_mul(2).saturating_add(IDLE_RECLAIM_SLACK_BYTES) => {
+                    tracing::debug!(target: "sluice_engine", "idle: {disk} bytes on disk for {live} live; checkpointing");
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(target: "sluice_engine", "idle: could not measure the data directory: {e}");
+                    break;
+                }
+            }
+            if self.pipe.since_checkpoint() == 0 {
+                if let Err(e) = self.append_clock() {
+                    tracing::warn!(target: "sluice_engine", "idle checkpoint: {e}");
+                    return;
+                }
+            }
+            appended = self.pipe.appended();
+            match self.checkpoint() {
+                Ok(r) => {
+                    self.idle_checkpoints.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(
+                        target: "sluice_engine",
+                        "idle checkpoint {}: {} messages, {} bodies moved, {} files pruned",
+                        r.start_segment,
+                        r.messages,
+                        r.bodies_moved,
+                        r.segments_pruned
+                    )
+                }
+                Err(e) => {
+                    tracing::warn!(target: "sluice_engine", "idle checkpoint failed: {e}");
+                    return;
+                }
+            }
+        }
+        self.pipe.idle_handled(appended);
+        self.idle_periods.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Logs the engine's latest time and waits until it is durable.
+    fn append_clock(&self) -> Result<(), StoreError> {
+        let ticket = {
+            let _e = self.epoch.read();
+            self.pipe.check_writable()?;
+            let now_ms = self.recovered_time_floor_ms.max(self.last_now_ms.load(Ordering::Relaxed));
+            self.pipe.append(encode(&Record::Clock { now_ms }))
+        };
+        ticket.wait_blocking()
+    }
+
+    /// Bytes of every segment, index and bodies file in the data directory,
+    /// and the live part: bodies live handles point at (with their records'
+    /// overhead in segments) plus the newest index.
+    fn disk_and_live_bytes(&self) -> Result<(u64, u64), StoreError> {
+        let listing = list(self.io.as_ref(), &self.dir)?;
+        let len = |path: PathBuf| -> Result<u64, StoreError> {
+            match self.io.open(&path, false).and_then(|f| f.len()) {
+                Ok(n) => Ok(n),
+                // Pruned meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+                Err(e) => Err(StoreError::Internal(format!("size of {}: {e}", path.display()))),
+            }
+        };
+        let (log, ck) = (self.dir.join(LOG_DIR), self.dir.join(CHECKPOINT_DIR));
+        let mut disk = 0;
+        for &n in &listing.segments {
+            disk += len(log.join(crate::pipe::segment_name(n)))?;
+        }
+        for &n in &listing.bodies {
+            disk += len(ck.join(crate::recovery::bodies_name(n)))?;
+        }
+        let mut newest_index = 0;
+        for &n in &listing.checkpoints {
+            newest_index = len(ck.join(checkpoint_name(n)))?;
+            disk += newest_index;
+        }
+        let bodies: u64 = self.catalog.read().file_usage().values().sum();
+        Ok((disk, bodies + newest_index))
     }
 
     fn checkpoint(&self) -> Result<CheckpointReport, StoreError> {

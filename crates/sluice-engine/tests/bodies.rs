@@ -292,3 +292,79 @@ async fn given_fifo_and_dead_letter_moves_bodies_should_survive_checkpoint_and_r
         assert_eq!(m.message.group_id.as_deref(), Some(format!("g{}", m.message.message_id % 3).as_str()));
     }
 }
+/// Options whose checkpointer also runs after 20 ms without an append.
+fn idle_opts(fs: &FaultIo) -> LogOptions {
+    LogOptions { checkpoint_every_bytes: Some(512 << 10), idle_checkpoint_after: Some(std::time::Duration::from_millis(20)), ..no_cache(fs) }
+}
+
+/// Waits (polling, bounded) until the data directory holds at most twice
+/// `live` bytes plus the engine's slack; returns what it holds then.
+async fn wait_for_disk_within(fs: &FaultIo, live: u64) -> u64 {
+    let bound = 2 * live + sluice_engine::limits::IDLE_RECLAIM_SLACK_BYTES;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let disk = disk_bytes(fs, &data_dir());
+        if disk <= bound || std::time::Instant::now() > deadline {
+            return disk;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_load_stops_idle_checkpoints_should_bring_disk_back_to_twice_the_live_data() {
+    // R20: after load stops, disk returns to within 2× live data; without
+    // idle checkpoints it keeps up to two generations of log.
+    let fs = FaultIo::new();
+    let store = LogStore::open(&data_dir(), idle_opts(&fs)).unwrap();
+    let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+    send_range(&store, q, 0..3000).await;
+    delete_where(&store, q, T0, |id| id % 20 != 0).await;
+    let survivors: Vec<u128> = (0..3000).filter(|id| id % 20 == 0).collect();
+    let live: u64 = survivors.iter().map(|&id| payload_of(id).len() as u64).sum();
+
+    let disk = wait_for_disk_within(&fs, live).await;
+    let stats = store.stats();
+    assert!(disk <= 2 * live + sluice_engine::limits::IDLE_RECLAIM_SLACK_BYTES, "disk {disk} for {live} live bytes: {stats:?}");
+    assert!(stats.idle_checkpoints >= 1, "the idle checkpointer did it: {stats:?}");
+    assert_eq!(receive_all(&store, q, T0).await, survivors);
+    store.close().await.unwrap();
+    drop(store);
+    let store = open_no_cache(&fs);
+    assert_eq!(receive_all(&store, q, T0 + 1).await, survivors, "after a restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_everything_deleted_idle_checkpoints_should_leave_only_the_newest_files() {
+    let fs = FaultIo::new();
+    let store = LogStore::open(&data_dir(), idle_opts(&fs)).unwrap();
+    let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+    send_range(&store, q, 0..2000).await;
+    delete_where(&store, q, T0, |_| true).await;
+    let disk = wait_for_disk_within(&fs, 0).await;
+    let stats = store.stats();
+    assert!(disk <= sluice_engine::limits::IDLE_RECLAIM_SLACK_BYTES, "disk {disk} with nothing live: {stats:?}");
+    assert_eq!(bodies_files(&fs), Vec::<PathBuf>::new());
+    assert!(segment_files(&fs).len() <= 2, "{:?}", segment_files(&fs));
+    // One more idle period that finds nothing to give back writes no
+    // checkpoint. First the drain's idle period ends (it counts itself last;
+    // after it only a new append starts another).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while store.stats().idle_periods == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let before = store.stats();
+    create(store.as_ref(), "one-more-thing", QueueConfig::default()).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while store.stats().idle_periods == before.idle_periods && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let after = store.stats();
+    assert!(after.idle_periods > before.idle_periods, "an idle period passed: {after:?}");
+    assert_eq!(after.checkpoints, before.checkpoints, "nothing to give back, no checkpoint: {after:?}");
+    store.close().await.unwrap();
+    drop(store);
+    let store = open_no_cache(&fs);
+    assert!(store.get_queue(&QueueName::new("000000000000", "one-more-thing")).await.unwrap().is_some());
+    assert_eq!(receive_all(&store, q, T0 + 1).await, Vec::<u128>::new());
+}

@@ -129,8 +129,10 @@
 //! recovery.
 //!
 //! # Checkpoints, compaction and disk use
-//! Every `checkpoint_every_bytes` of log (and on `LogStore::checkpoint`) the
-//! engine writes an *index* of the live state: under the epoch lock the pipe
+//! Every `checkpoint_every_bytes` of log, or twice the size of the last
+//! index if that is more (`limits::LOG_BYTES_PER_INDEX_BYTE`: at 10 M
+//! messages an index is 840 MB, and a fixed 256 MiB would write more index
+//! than log), and on `LogStore::checkpoint`, the engine writes an *index* of the live state: under the epoch lock the pipe
 //! rolls to segment N and every queue, message state and body *handle* is
 //! encoded straight into `checkpoint/N.ckpt.tmp` (nothing is cloned, so the
 //! freeze costs encoding and page-cache writes, and no memory in proportion

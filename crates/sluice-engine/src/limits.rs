@@ -23,6 +23,14 @@ pub const SEGMENT_BYTES_MIN: u64 = 4 << 10;
 /// Default amount of log written between automatic checkpoints.
 pub const CHECKPOINT_EVERY_BYTES_DEFAULT: u64 = 256 << 20;
 
+/// An automatic checkpoint waits for at least this many times the size of
+/// the last index in new log (and at least `CHECKPOINT_EVERY_BYTES_DEFAULT`
+/// or what is configured): with a large backlog an index is large (about 84
+/// bytes per message: 840 MB at 10 M messages) and writing one per 256 MiB
+/// of log would write several times more index than log, with the writers
+/// paused for each freeze. Restart replays at most that much log more.
+pub const LOG_BYTES_PER_INDEX_BYTE: u64 = 2;
+
 /// How long the log must have taken no append before the checkpointer
 /// checks whether an idle-time checkpoint would give disk space back (R20:
 /// disk returns to within 2× live data after load stops).

@@ -30,7 +30,7 @@
 
 use crate::codec::{encode_file_header, FILE_HEADER_BYTES, SEGMENT_MAGIC};
 use crate::io::{is_no_space, write_all_at, Io, IoFile};
-use crate::limits::PENDING_BYTES_MAX;
+use crate::limits::{LOG_BYTES_PER_INDEX_BYTE, PENDING_BYTES_MAX};
 use crate::record::Record;
 use crate::FsyncPolicy;
 use parking_lot::{Condvar, Mutex};
@@ -125,6 +125,10 @@ pub(crate) struct PipeState {
     exit_waiters: Vec<oneshot::Sender<()>>,
     since_checkpoint: u64,
     checkpoint_requested: bool,
+    /// Bytes of the newest checkpoint index: the next checkpoint is due
+    /// after `INDEX_BYTES_PER_LOG_BYTE` times as much log, if that is more
+    /// than `checkpoint_every`.
+    last_index_bytes: u64,
     /// `appended` when the checkpointer last handled an idle period: it looks
     /// again only after something new was appended.
     idle_handled: u64,
@@ -195,6 +199,7 @@ impl Pipe {
                 since_checkpoint: 0,
                 checkpoint_requested: false,
                 idle_handled: 0,
+                last_index_bytes: 0,
                 writer_segment: first_segment,
             }),
             writer_cv: Condvar::new(),
@@ -422,6 +427,12 @@ impl Pipe {
         }
     }
 
+    /// A checkpoint wrote an index of `bytes`: the next one waits for at
+    /// least `LOG_BYTES_PER_INDEX_BYTE` times as much log.
+    pub fn set_last_index_bytes(&self, bytes: u64) {
+        self.st.lock().last_index_bytes = bytes;
+    }
+
     /// Records appended since open.
     pub fn appended(&self) -> u64 {
         self.st.lock().appended
@@ -630,7 +641,8 @@ impl Writer {
                 let _ = w.send(Ok(()));
             }
         }
-        let due = self.pipe.checkpoint_every.is_some_and(|n| st.since_checkpoint >= n) && !st.checkpoint_requested;
+        let every = self.pipe.checkpoint_every.map(|n| n.max(st.last_index_bytes.saturating_mul(LOG_BYTES_PER_INDEX_BYTE)));
+        let due = every.is_some_and(|n| st.since_checkpoint >= n) && !st.checkpoint_requested;
         if due {
             st.checkpoint_requested = true;
         }

@@ -422,6 +422,7 @@ impl Inner {
         let pipe = self.pipe.clone();
         let written = finish(self.io.as_ref(), &self.dir, index, &self.bodies, &|| pipe.is_closing() || pipe.is_failed())?;
         self.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.pipe.set_last_index_bytes(written.bytes);
         // Point every handle the checkpoint moved at its copy before pruning
         // deletes the files they pointed into (R5: no live message
         // reclaimed). Under the epoch lock no operation runs. A message is

@@ -368,3 +368,20 @@ async fn given_everything_deleted_idle_checkpoints_should_leave_only_the_newest_
     assert!(store.get_queue(&QueueName::new("000000000000", "one-more-thing")).await.unwrap().is_some());
     assert_eq!(receive_all(&store, q, T0 + 1).await, Vec::<u128>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_large_backlog_automatic_checkpoints_should_wait_for_twice_the_index_in_log() {
+    // An index costs ~84 bytes per message: with a fixed interval a large
+    // backlog would write more index than log, pausing writers each time.
+    let fs = FaultIo::new();
+    let every = 16 << 10;
+    let store =
+        LogStore::open(&data_dir(), LogOptions { checkpoint_every_bytes: Some(every), idle_checkpoint_after: None, ..no_cache(&fs) }).unwrap();
+    let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+    send_range(&store, q, 0..6000).await;
+    let stats = store.stats();
+    let fixed_interval = stats.bytes / every;
+    assert!(stats.checkpoints >= 2, "checkpoints still run: {stats:?}");
+    assert!(stats.checkpoints * 4 < fixed_interval, "{} checkpoints, a fixed interval would have written {fixed_interval}: {stats:?}", stats.checkpoints);
+    assert_eq!(receive_all(&store, q, T0).await, (0..6000).collect::<Vec<_>>());
+}

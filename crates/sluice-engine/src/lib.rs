@@ -132,7 +132,10 @@
 //! Every `checkpoint_every_bytes` of log, or twice the size of the last
 //! index if that is more (`limits::LOG_BYTES_PER_INDEX_BYTE`: at 10 M
 //! messages an index is 840 MB, and a fixed 256 MiB would write more index
-//! than log), and on `LogStore::checkpoint`, the engine writes an *index* of the live state: under the epoch lock the pipe
+//! than log); every `checkpoint_every_records` records (250,000, or a
+//! quarter of the last index's messages if more: restart replays each
+//! record, and 256 MiB of small receive and delete records took over 10 s to
+//! replay in the soak test); and on `LogStore::checkpoint`, the engine writes an *index* of the live state: under the epoch lock the pipe
 //! rolls to segment N and every queue, message state and body *handle* is
 //! encoded straight into `checkpoint/N.ckpt.tmp` (nothing is cloned, so the
 //! freeze costs encoding and page-cache writes, and no memory in proportion
@@ -281,6 +284,11 @@ pub struct LogOptions {
     pub segment_bytes: u64,
     /// Log bytes between automatic checkpoints; `None` only on demand.
     pub checkpoint_every_bytes: Option<u64>,
+    /// Also checkpoint after this many log records (or the last index's
+    /// messages / `INDEX_MESSAGES_PER_LOG_RECORD`, if more), so that restart
+    /// does not replay millions of small receive and delete records; `None`
+    /// bytes only. Needs `checkpoint_every_bytes`.
+    pub checkpoint_every_records: Option<u64>,
     /// After the log has been idle this long, checkpoint (up to
     /// `IDLE_CHECKPOINTS_MAX` times) while the data directory holds more
     /// than twice the live data; `None` never. Needs
@@ -303,6 +311,7 @@ impl LogOptions {
             fsync: FsyncPolicy::Always,
             segment_bytes: limits::SEGMENT_BYTES_DEFAULT,
             checkpoint_every_bytes: Some(limits::CHECKPOINT_EVERY_BYTES_DEFAULT),
+            checkpoint_every_records: Some(limits::CHECKPOINT_EVERY_RECORDS_DEFAULT),
             idle_checkpoint_after: Some(limits::IDLE_CHECKPOINT_AFTER_DEFAULT),
             enospc_retry: limits::ENOSPC_RETRY_DEFAULT,
             body_cache_bytes: limits::BODY_CACHE_BYTES_DEFAULT,
@@ -323,6 +332,7 @@ impl std::fmt::Debug for LogOptions {
             .field("fsync", &self.fsync)
             .field("segment_bytes", &self.segment_bytes)
             .field("checkpoint_every_bytes", &self.checkpoint_every_bytes)
+            .field("checkpoint_every_records", &self.checkpoint_every_records)
             .field("idle_checkpoint_after", &self.idle_checkpoint_after)
             .field("enospc_retry", &self.enospc_retry)
             .field("body_cache_bytes", &self.body_cache_bytes)

@@ -31,6 +31,20 @@ pub const CHECKPOINT_EVERY_BYTES_DEFAULT: u64 = 256 << 20;
 /// paused for each freeze. Restart replays at most that much log more.
 pub const LOG_BYTES_PER_INDEX_BYTE: u64 = 2;
 
+/// Default number of log records between automatic checkpoints (also
+/// `LogOptions::checkpoint_every_records`). Restart replays every record
+/// after the checkpoint, and a receive or delete record is small (about 150
+/// bytes for ten messages): 256 MiB of them is ~18 M message updates, over
+/// ten seconds of replay. 250,000 records keep replay to a few seconds.
+pub const CHECKPOINT_EVERY_RECORDS_DEFAULT: u64 = 250_000;
+
+/// With a large backlog the records trigger waits for the last index's
+/// messages divided by this: loading an index entry and replaying a record
+/// (up to ten message updates) cost restart time alike, so replay stays
+/// within a few times the index's load time and the index is not rewritten
+/// for a few records each.
+pub const INDEX_MESSAGES_PER_LOG_RECORD: u64 = 4;
+
 /// How long the log must have taken no append before the checkpointer
 /// checks whether an idle-time checkpoint would give disk space back (R20:
 /// disk returns to within 2× live data after load stops).

@@ -30,7 +30,7 @@
 
 use crate::codec::{encode_file_header, FILE_HEADER_BYTES, SEGMENT_MAGIC};
 use crate::io::{is_no_space, write_all_at, Io, IoFile};
-use crate::limits::{LOG_BYTES_PER_INDEX_BYTE, PENDING_BYTES_MAX};
+use crate::limits::{INDEX_MESSAGES_PER_LOG_RECORD, LOG_BYTES_PER_INDEX_BYTE, PENDING_BYTES_MAX};
 use crate::record::Record;
 use crate::FsyncPolicy;
 use parking_lot::{Condvar, Mutex};
@@ -129,6 +129,14 @@ pub(crate) struct PipeState {
     /// after `INDEX_BYTES_PER_LOG_BYTE` times as much log, if that is more
     /// than `checkpoint_every`.
     last_index_bytes: u64,
+    /// Records appended since the last checkpoint started, and the
+    /// messages the last index held: replaying records costs restart time
+    /// as loading index entries does, so a checkpoint is also due after
+    /// `max(every_records, last_index_messages / INDEX_MESSAGES_PER_LOG_RECORD)`
+    /// records (`None`: bytes only).
+    records_since_checkpoint: u64,
+    last_index_messages: u64,
+    every_records: Option<u64>,
     /// `appended` when the checkpointer last handled an idle period: it looks
     /// again only after something new was appended.
     idle_handled: u64,
@@ -200,6 +208,9 @@ impl Pipe {
                 checkpoint_requested: false,
                 idle_handled: 0,
                 last_index_bytes: 0,
+                records_since_checkpoint: 0,
+                last_index_messages: 0,
+                every_records: None,
                 writer_segment: first_segment,
             }),
             writer_cv: Condvar::new(),
@@ -274,6 +285,7 @@ impl Pipe {
         st.segment_len += len;
         st.pending_bytes += bytes.len();
         st.since_checkpoint += len;
+        st.records_since_checkpoint += 1;
         st.appended += 1;
         st.waiters.push(tx);
         drop(st);
@@ -327,6 +339,7 @@ impl Pipe {
             st.segment_len = FILE_HEADER_BYTES as u64;
         }
         st.since_checkpoint = 0;
+        st.records_since_checkpoint = 0;
         st.checkpoint_requested = false;
         st.segment
     }
@@ -429,8 +442,15 @@ impl Pipe {
 
     /// A checkpoint wrote an index of `bytes`: the next one waits for at
     /// least `LOG_BYTES_PER_INDEX_BYTE` times as much log.
-    pub fn set_last_index_bytes(&self, bytes: u64) {
-        self.st.lock().last_index_bytes = bytes;
+    pub fn set_last_index(&self, bytes: u64, messages: u64) {
+        let mut st = self.st.lock();
+        st.last_index_bytes = bytes;
+        st.last_index_messages = messages;
+    }
+
+    /// Also checkpoint after this many records (see `PipeState::every_records`).
+    pub fn set_checkpoint_every_records(&self, records: Option<u64>) {
+        self.st.lock().every_records = records;
     }
 
     /// Records appended since open.
@@ -642,7 +662,10 @@ impl Writer {
             }
         }
         let every = self.pipe.checkpoint_every.map(|n| n.max(st.last_index_bytes.saturating_mul(LOG_BYTES_PER_INDEX_BYTE)));
-        let due = every.is_some_and(|n| st.since_checkpoint >= n) && !st.checkpoint_requested;
+        let every_records = st.every_records.map(|n| n.max(st.last_index_messages / INDEX_MESSAGES_PER_LOG_RECORD));
+        let due = self.pipe.checkpoint_every.is_some()
+            && (every.is_some_and(|n| st.since_checkpoint >= n) || every_records.is_some_and(|n| st.records_since_checkpoint >= n))
+            && !st.checkpoint_requested;
         if due {
             st.checkpoint_requested = true;
         }

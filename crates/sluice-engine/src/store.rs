@@ -111,6 +111,7 @@ impl LogStore {
         );
         let recovered_time_floor_ms = rec.catalog.time_floor_ms;
         let pipe = Arc::new(Pipe::new(opts.fsync, opts.segment_bytes, opts.checkpoint_every_bytes, opts.enospc_retry, rec.next_segment));
+        pipe.set_checkpoint_every_records(opts.checkpoint_every_records);
         let inner = Arc::new(Inner {
             bodies: Bodies::new(io.clone(), dir.to_path_buf(), pipe.clone(), opts.body_cache_bytes),
             io: io.clone(),
@@ -422,7 +423,7 @@ impl Inner {
         let pipe = self.pipe.clone();
         let written = finish(self.io.as_ref(), &self.dir, index, &self.bodies, &|| pipe.is_closing() || pipe.is_failed())?;
         self.checkpoints.fetch_add(1, Ordering::Relaxed);
-        self.pipe.set_last_index_bytes(written.bytes);
+        self.pipe.set_last_index(written.bytes, written.messages);
         // Point every handle the checkpoint moved at its copy before pruning
         // deletes the files they pointed into (R5: no live message
         // reclaimed). Under the epoch lock no operation runs. A message is

@@ -385,3 +385,28 @@ async fn given_a_large_backlog_automatic_checkpoints_should_wait_for_twice_the_i
     assert!(stats.checkpoints * 4 < fixed_interval, "{} checkpoints, a fixed interval would have written {fixed_interval}: {stats:?}", stats.checkpoints);
     assert_eq!(receive_all(&store, q, T0).await, (0..6000).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_many_small_records_automatic_checkpoints_should_bound_what_restart_replays() {
+    // Receives and deletes are small records: a bytes-only trigger lets
+    // millions pile up for restart to replay.
+    let fs = FaultIo::new();
+    let opts = LogOptions { checkpoint_every_bytes: Some(1 << 40), checkpoint_every_records: Some(200), idle_checkpoint_after: None, ..no_cache(&fs) };
+    let store = LogStore::open(&data_dir(), opts).unwrap();
+    let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+    send_range(&store, q, 0..100).await;
+    for _ in 0..100 {
+        receive_all(&store, q, T0).await;
+    }
+    let stats = store.stats();
+    assert!(stats.records >= 1000, "{stats:?}");
+    // The checkpointer runs beside the writer: records keep coming while one
+    // is written, so allow it to lag.
+    assert!(stats.checkpoints >= stats.records / 400 && stats.checkpoints <= stats.records / 200, "one per 200 records or so: {stats:?}");
+    store.close().await.unwrap();
+    drop(store);
+    let store = open_no_cache(&fs);
+    let replayed = store.recovery_report().records_replayed;
+    assert!(replayed <= 400, "restart replayed {replayed} records");
+    assert_eq!(receive_all(&store, q, T0 + 1).await, (0..100).collect::<Vec<_>>());
+}

@@ -42,6 +42,7 @@ pub fn opts(fs: &FaultIo) -> LogOptions {
         fsync: FsyncPolicy::Always,
         segment_bytes: 16 << 10,
         checkpoint_every_bytes: None,
+        checkpoint_every_records: None,
         idle_checkpoint_after: None,
         enospc_retry: Duration::from_millis(20),
         body_cache_bytes: 4 << 10,

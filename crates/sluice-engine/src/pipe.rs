@@ -30,9 +30,10 @@
 
 use crate::codec::{encode_file_header, FILE_HEADER_BYTES, SEGMENT_MAGIC};
 use crate::io::{is_no_space, write_all_at, Io, IoFile};
-use crate::limits::{PENDING_BYTES_MAX, PIPE_BUFFER_BYTES_INITIAL, PIPE_SPARE_BUFFERS, PIPE_SPARE_BUFFER_BYTES_MAX};
+use crate::limits::PENDING_BYTES_MAX;
 use crate::record::Record;
 use crate::FsyncPolicy;
+use crate::limits::{PIPE_BUFFER_BYTES_INITIAL, PIPE_SPARE_BUFFERS, PIPE_SPARE_BUFFER_BYTES_MAX};
 use parking_lot::{Condvar, Mutex};
 use sluice_store::StoreError;
 use std::collections::VecDeque;

@@ -81,6 +81,13 @@ impl Cache {
         Some(b.clone())
     }
 
+    fn remove(&mut self, k: Key) {
+        if let Some((old, t)) = self.map.remove(&k) {
+            self.order.remove(&t);
+            self.bytes -= old.len();
+        }
+    }
+
     fn put(&mut self, k: Key, b: Bytes) {
         if b.len() > self.cap {
             return;
@@ -131,6 +138,19 @@ impl Bodies {
     /// Remembers the bytes of a body just sent (they are also in the pipe).
     pub fn remember(&self, r: &BodyRef, bytes: Bytes) {
         self.cache.lock().put((r.file, r.offset), bytes);
+    }
+
+    /// Drops the cached bytes of bodies whose messages were deleted: nobody
+    /// reads them again, and freeing them now keeps a round trip's bodies in
+    /// a small, warm set of memory instead of cycling through the whole cap.
+    pub fn forget(&self, refs: &[BodyRef]) {
+        if refs.is_empty() {
+            return;
+        }
+        let mut c = self.cache.lock();
+        for r in refs {
+            c.remove((r.file, r.offset));
+        }
     }
 
     /// The bytes of a payload.
@@ -235,6 +255,11 @@ mod tests {
         assert_eq!(c.bytes, 8);
         c.put((1, 12), Bytes::from_static(b"too long for it"));
         assert!(c.get((1, 12)).is_none(), "a body larger than the cap is not cached");
+        c.remove((1, 0));
+        assert!(c.get((1, 0)).is_none(), "a removed body is gone");
+        assert_eq!((c.bytes, c.map.len(), c.order.len()), (4, 1, 1), "its bytes and order entry with it");
+        c.remove((1, 0));
+        assert_eq!(c.bytes, 4, "removing twice changes nothing");
     }
 
     #[test]

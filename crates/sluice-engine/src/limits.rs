@@ -82,6 +82,17 @@ pub const CHECKPOINT_RECORD_BYTES_TARGET: usize = 8 << 20;
 /// bound (it can only be reached when the disk is far slower than the callers).
 pub const PENDING_BYTES_MAX: usize = 512 << 20;
 
+/// Spare batch buffers the pipe keeps for reuse, and the largest capacity it
+/// keeps one at. Reusing the writer's written buffers spares each round a
+/// fresh allocation that grows by doubling (and whose pages the allocator
+/// hands back to the kernel and faults in, zeroed, again); a buffer grown
+/// past the cap by one large record is freed instead of pinned.
+pub const PIPE_SPARE_BUFFERS: usize = 4;
+/// See `PIPE_SPARE_BUFFERS`.
+pub const PIPE_SPARE_BUFFER_BYTES_MAX: usize = 4 << 20;
+/// Capacity a new batch buffer starts with when no spare is at hand.
+pub const PIPE_BUFFER_BYTES_INITIAL: usize = 256 << 10;
+
 /// Messages one `move_messages` call moves at most; the caller loops. Keeps a
 /// move record far below `RECORD_BYTES_MAX` (16 bytes per message).
 pub const MOVE_BATCH_MAX: usize = 100_000;

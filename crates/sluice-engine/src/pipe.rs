@@ -33,6 +33,7 @@ use crate::io::{is_no_space, write_all_at, Io, IoFile};
 use crate::limits::{INDEX_MESSAGES_PER_LOG_RECORD, LOG_BYTES_PER_INDEX_BYTE, PENDING_BYTES_MAX};
 use crate::record::Record;
 use crate::FsyncPolicy;
+use crate::limits::{PIPE_BUFFER_BYTES_INITIAL, PIPE_SPARE_BUFFERS, PIPE_SPARE_BUFFER_BYTES_MAX};
 use parking_lot::{Condvar, Mutex};
 use sluice_store::StoreError;
 use std::collections::VecDeque;
@@ -110,6 +111,8 @@ pub(crate) struct PipeState {
     /// The batches of the writer's current round, until they are written:
     /// readers of bodies find bytes here that are not in the file yet.
     writing: Vec<Arc<Batch>>,
+    /// Written batches' buffers, emptied, for the next batches.
+    spare: Vec<Vec<u8>>,
     waiters: Vec<Waiter>,
     pending_bytes: usize,
     appended: u64,
@@ -191,6 +194,7 @@ impl Pipe {
             st: Mutex::new(PipeState {
                 batches: VecDeque::new(),
                 writing: Vec::new(),
+                spare: Vec::new(),
                 waiters: Vec::new(),
                 pending_bytes: 0,
                 appended: 0,
@@ -275,7 +279,9 @@ impl Pipe {
         };
         if !extend {
             let start = st.segment_len;
-            st.batches.push_back(Arc::new(Batch { segment, start, bytes: vec![0u8; MARKER_BYTES as usize] }));
+            let mut buf = st.spare.pop().unwrap_or_else(|| Vec::with_capacity(PIPE_BUFFER_BYTES_INITIAL));
+            buf.resize(MARKER_BYTES as usize, 0);
+            st.batches.push_back(Arc::new(Batch { segment, start, bytes: buf }));
             st.segment_len += MARKER_BYTES;
             st.pending_bytes += MARKER_BYTES as usize;
         }
@@ -489,6 +495,25 @@ impl Pipe {
     }
 }
 
+/// Empties `writing` after a successful round, keeping the buffers of the
+/// written batches (nothing else holds them now: `read_unwritten` copies
+/// under the lock) as spares for the next batches.
+fn recycle_written(st: &mut PipeState) {
+    let st = &mut *st;
+    for b in st.writing.drain(..) {
+        if st.spare.len() >= PIPE_SPARE_BUFFERS {
+            break;
+        }
+        if let Ok(Batch { mut bytes, .. }) = Arc::try_unwrap(b) {
+            if bytes.capacity() <= PIPE_SPARE_BUFFER_BYTES_MAX {
+                bytes.clear();
+                st.spare.push(bytes);
+            }
+        }
+    }
+    st.writing.clear();
+}
+
 enum Work {
     Write { batches: VecDeque<Arc<Batch>>, waiters: Vec<Waiter>, taken_upto: u64, retry: bool },
     Sync,
@@ -651,7 +676,7 @@ impl Writer {
             }
         }
         let mut st = self.pipe.st.lock();
-        st.writing.clear();
+        recycle_written(&mut st);
         st.pending_bytes = st.pending_bytes.saturating_sub(total);
         st.completed = st.completed.max(taken_upto);
         if retry {
@@ -830,5 +855,32 @@ mod tests {
         let (_, c) = pipe.append_at(vec![3u8; 4000]);
         assert_eq!(c, Some(Position { segment: 8, offset: h + MARKER_BYTES }));
         assert_eq!(pipe.read_unwritten(8, h + MARKER_BYTES + 3990, 10), Some(vec![3u8; 10]));
+    }
+
+    #[test]
+    fn given_a_written_round_its_buffers_are_reused_for_the_next_batches() {
+        let pipe = Pipe::new(FsyncPolicy::Always, 1 << 20, None, Duration::from_secs(1), 1);
+        let _ = pipe.append_at(vec![1u8; 100]);
+        // What the writer does with a round: take the batches, write them
+        // (dropping its references), then recycle under the lock.
+        let capacity = {
+            let mut st = pipe.st.lock();
+            let taken = std::mem::take(&mut st.batches);
+            st.writing = taken.iter().cloned().collect();
+            drop(taken);
+            recycle_written(&mut st);
+            assert!(st.writing.is_empty());
+            assert_eq!(st.spare.len(), 1);
+            st.spare[0].capacity()
+        };
+        let (_, at) = pipe.append_at(vec![2u8; 10]);
+        let h = FILE_HEADER_BYTES as u64;
+        assert_eq!(at, Some(Position { segment: 1, offset: h + MARKER_BYTES + 100 + MARKER_BYTES }));
+        let st = pipe.st.lock();
+        assert!(st.spare.is_empty(), "the spare buffer was taken");
+        let b = st.batches.back().expect("a batch");
+        assert_eq!(b.bytes.capacity(), capacity);
+        assert_eq!(&b.bytes[..MARKER_BYTES as usize], &[0u8; MARKER_BYTES as usize][..], "a fresh marker slot");
+        assert_eq!(&b.bytes[MARKER_BYTES as usize..], &[2u8; 10][..], "no bytes of the earlier batch");
     }
 }

@@ -716,7 +716,9 @@ impl Store for LogStore {
                 // The record carries the bodies; once the pipe has fixed its
                 // place in the log, the index keeps only handles to them.
                 let rec = Record::MessagesSent { queue: id, messages: sent, dedup };
-                let mut buf = Vec::new();
+                // Sized up front (the estimate bounds the record): no growth
+                // by doubling through a 1 MiB batch.
+                let mut buf = Vec::with_capacity(bytes + 64);
                 let mut at = Vec::with_capacity(n);
                 rec.encode_with(&mut buf, Some(&mut at));
                 let (ticket, pos) = s.pipe.append_at(buf);
@@ -839,6 +841,7 @@ impl Store for LogStore {
             return Err(too_large("delete batch"));
         }
         let fifo = slot.info.read().config.fifo;
+        let mut gone: Vec<BodyRef> = Vec::new();
         let (ticket, out) = {
             let _e = s.epoch.read();
             s.pipe.check_writable()?;
@@ -846,12 +849,26 @@ impl Store for LogStore {
             if c.deleted {
                 return Err(StoreError::QueueNotFound);
             }
-            let out: Vec<DeleteOutcome> = receipts.iter().map(|r| c.q.delete_checked(*r, fifo, now_ms)).collect();
-            let seqs: Vec<u64> =
-                receipts.iter().zip(&out).filter(|(_, o)| **o == DeleteOutcome::Deleted).map(|(r, _)| r.sequence_number).collect();
+            let mut seqs = Vec::with_capacity(receipts.len());
+            let out: Vec<DeleteOutcome> = receipts
+                .iter()
+                .map(|r| {
+                    let body = match c.q.get(r.sequence_number).map(|m| &m.payload) {
+                        Some(Payload::Stored(b)) => Some(*b),
+                        _ => None,
+                    };
+                    let o = c.q.delete_checked(*r, fifo, now_ms);
+                    if o == DeleteOutcome::Deleted {
+                        seqs.push(r.sequence_number);
+                        gone.extend(body);
+                    }
+                    o
+                })
+                .collect();
             let ticket = if seqs.is_empty() { s.pipe.barrier() } else { s.pipe.append(encode(&Record::Deleted { queue: id, seqs })) };
             (ticket, out)
         };
+        s.bodies.forget(&gone);
         ticket.wait().await?;
         Ok(out)
     }

@@ -37,16 +37,22 @@ pub(crate) fn decode_input(
         serde_json::from_slice(body)
             .map_err(|e| error(format!("The request body is not valid JSON: {e}")))?
     };
-    let Value::Object(object) = parsed else {
+    let Value::Object(mut object) = parsed else {
         return Err(error("The request body must be a JSON object.".to_owned()));
     };
     let checker = Checker { model, detected };
     match operation.input.as_deref().and_then(|s| model.shape(s)) {
-        Some(shape) => checker.structure(shape, object, 1).map(Value::Object),
+        Some(shape) => {
+            checker.structure(shape, &mut object, 1)?;
+            Ok(Value::Object(object))
+        }
         None => Ok(Value::Object(Map::new())),
     }
 }
 
+/// Checks a parsed body against its shapes in place: unknown and `null`
+/// members are removed, everything else is kept where it is (no second tree
+/// is built), and the first mismatch in document order is the error.
 struct Checker<'a> {
     model: &'a Model,
     detected: Detected,
@@ -56,72 +62,78 @@ impl Checker<'_> {
     fn structure(
         &self,
         shape: &Shape,
-        object: Map<String, Value>,
+        object: &mut Map<String, Value>,
         depth: usize,
-    ) -> Result<Map<String, Value>, ProtocolError> {
-        let mut out = Map::new();
-        for (name, value) in object {
-            let Some(member) = shape.member(&name) else {
-                continue;
+    ) -> Result<(), ProtocolError> {
+        let mut failed = None;
+        object.retain(|name, value| {
+            if failed.is_some() {
+                return true;
+            }
+            let Some(member) = shape.member(name) else {
+                return false;
             };
             let Some(resolved) = self.model.resolve(member) else {
-                continue;
+                return false;
             };
             if value.is_null() {
-                continue;
+                return false;
             }
-            out.insert(name, self.value(resolved, value, depth + 1)?);
-        }
-        Ok(out)
+            if let Err(e) = self.value(resolved, value, depth + 1) {
+                failed = Some(e);
+            }
+            true
+        });
+        failed.map_or(Ok(()), Err)
     }
 
-    fn value(&self, r: Resolved<'_>, value: Value, depth: usize) -> Result<Value, ProtocolError> {
+    fn value(&self, r: Resolved<'_>, value: &mut Value, depth: usize) -> Result<(), ProtocolError> {
         if depth > MAX_DEPTH {
             return Err(self.error(format!("The request nests deeper than {MAX_DEPTH} levels.")));
         }
         let shape_type = r.shape.shape_type;
         match (shape_type, value) {
-            (ShapeType::Structure, Value::Object(object)) => {
-                self.structure(r.shape, object, depth).map(Value::Object)
-            }
-            (ShapeType::List, Value::Array(items)) => {
+            (ShapeType::Structure, Value::Object(object)) => self.structure(r.shape, object, depth),
+            (ShapeType::List, value @ Value::Array(_)) => {
                 let member = r.shape.member.as_ref().and_then(|m| self.model.resolve(m));
                 let Some(member) = member else {
-                    return Ok(Value::Array(Vec::new()));
+                    *value = Value::Array(Vec::new());
+                    return Ok(());
                 };
-                let mut out = Vec::with_capacity(items.len());
+                let Value::Array(items) = value else { unreachable!("matched an array") };
                 for item in items {
                     if item.is_null() {
                         return Err(self.error("null can not be a list element.".to_owned()));
                     }
-                    out.push(self.value(member, item, depth + 1)?);
+                    self.value(member, item, depth + 1)?;
                 }
-                Ok(Value::Array(out))
+                Ok(())
             }
-            (ShapeType::Map, Value::Object(entries)) => {
+            (ShapeType::Map, value @ Value::Object(_)) => {
                 let value_ref = r.shape.value.as_ref().and_then(|m| self.model.resolve(m));
                 let Some(value_ref) = value_ref else {
-                    return Ok(Value::Object(Map::new()));
+                    *value = Value::Object(Map::new());
+                    return Ok(());
                 };
-                let mut out = Map::new();
-                for (key, entry) in entries {
+                let Value::Object(entries) = value else { unreachable!("matched an object") };
+                for (_, entry) in entries.iter_mut() {
                     if entry.is_null() {
                         return Err(self.error("null can not be a map value.".to_owned()));
                     }
-                    out.insert(key, self.value(value_ref, entry, depth + 1)?);
+                    self.value(value_ref, entry, depth + 1)?;
                 }
-                Ok(Value::Object(out))
+                Ok(())
             }
-            (ShapeType::String | ShapeType::Blob, value @ Value::String(_)) => Ok(value),
-            (ShapeType::Boolean, value @ Value::Bool(_)) => Ok(value),
-            (ShapeType::Timestamp, value @ (Value::Number(_) | Value::String(_))) => Ok(value),
-            (ShapeType::Float | ShapeType::Double, value @ Value::Number(_)) => Ok(value),
+            (ShapeType::String | ShapeType::Blob, Value::String(_)) => Ok(()),
+            (ShapeType::Boolean, Value::Bool(_)) => Ok(()),
+            (ShapeType::Timestamp, Value::Number(_) | Value::String(_)) => Ok(()),
+            (ShapeType::Float | ShapeType::Double, Value::Number(_)) => Ok(()),
             (ShapeType::Integer, Value::Number(n))
                 if n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) =>
             {
-                Ok(Value::Number(n))
+                Ok(())
             }
-            (ShapeType::Long, Value::Number(n)) if n.is_i64() => Ok(Value::Number(n)),
+            (ShapeType::Long, Value::Number(n)) if n.is_i64() => Ok(()),
             (_, Value::Object(_)) => {
                 Err(self.error("Start of structure or map found where not expected.".to_owned()))
             }
@@ -130,7 +142,7 @@ impl Checker<'_> {
             }
             (_, other) => Err(self.error(format!(
                 "{} can not be converted to {}",
-                token_name(&other),
+                token_name(other),
                 type_phrase(shape_type)
             ))),
         }

@@ -44,3 +44,12 @@ pub fn failed(id: &str, e: &SqsError) -> serde_json::Value {
         "Message": e.message(),
     })
 }
+
+/// A batch operation's output, `{"Successful": [...], "Failed": [...]}`, with
+/// the entries moved in (`json!` would serialize a copy of every entry).
+pub fn result(successful: Vec<serde_json::Value>, failed: Vec<serde_json::Value>) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    out.insert("Successful".into(), serde_json::Value::Array(successful));
+    out.insert("Failed".into(), serde_json::Value::Array(failed));
+    serde_json::Value::Object(out)
+}

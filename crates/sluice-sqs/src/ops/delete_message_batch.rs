@@ -32,5 +32,5 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
             }
         }
     }
-    Ok(json!({ "Successful": successful, "Failed": failures }))
+    Ok(super::batch::result(successful, failures))
 }

@@ -154,23 +154,23 @@ async fn render(
         SqsError::InternalError
     })?;
     let mut o = Map::new();
-    o.insert("MessageId".into(), json!(uuid::Uuid::from_u128(m.message_id).to_string()));
-    o.insert("ReceiptHandle".into(), json!(sqs.receipts.encode(q.id, r.receipt)));
-    o.insert("MD5OfBody".into(), json!(md5_body));
-    o.insert("Body".into(), json!(env.body));
+    o.insert("MessageId".into(), Value::String(uuid::Uuid::from_u128(m.message_id).to_string()));
+    o.insert("ReceiptHandle".into(), Value::String(sqs.receipts.encode(q.id, r.receipt)));
+    o.insert("MD5OfBody".into(), Value::String(md5_body));
+    o.insert("Body".into(), Value::String(env.body));
     let wants = |n: &str| system_names.iter().any(|x| x == "All" || x == n);
     let mut attrs = Map::new();
     if wants("SenderId") {
-        attrs.insert("SenderId".into(), json!(env.sender_id));
+        attrs.insert("SenderId".into(), Value::String(env.sender_id));
     }
     if wants("SentTimestamp") {
-        attrs.insert("SentTimestamp".into(), json!(m.sent_ms.to_string()));
+        attrs.insert("SentTimestamp".into(), Value::String(m.sent_ms.to_string()));
     }
     if wants("ApproximateReceiveCount") {
-        attrs.insert("ApproximateReceiveCount".into(), json!(m.receive_count.to_string()));
+        attrs.insert("ApproximateReceiveCount".into(), Value::String(m.receive_count.to_string()));
     }
     if wants("ApproximateFirstReceiveTimestamp") {
-        attrs.insert("ApproximateFirstReceiveTimestamp".into(), json!(m.first_receive_ms.to_string()));
+        attrs.insert("ApproximateFirstReceiveTimestamp".into(), Value::String(m.first_receive_ms.to_string()));
     }
     if wants("AWSTraceHeader") {
         if let Some(t) = &env.trace_header {
@@ -184,7 +184,7 @@ async fn render(
     }
     if q.config.fifo {
         if wants("SequenceNumber") {
-            attrs.insert("SequenceNumber".into(), json!(format!("{:020}", m.sequence_number)));
+            attrs.insert("SequenceNumber".into(), Value::String(format!("{:020}", m.sequence_number)));
         }
         if wants("MessageDeduplicationId") {
             if let Some(d) = &m.dedup_id {

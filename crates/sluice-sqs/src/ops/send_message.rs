@@ -23,7 +23,7 @@ impl Prepared {
     /// The result fields of SendMessage / a SendMessageBatch entry.
     pub fn result(&self, sent: &SendOutcome, fifo: bool) -> Map<String, Value> {
         let mut m = Map::new();
-        m.insert("MessageId".into(), json!(uuid::Uuid::from_u128(sent.message_id).to_string()));
+        m.insert("MessageId".into(), Value::String(uuid::Uuid::from_u128(sent.message_id).to_string()));
         m.insert("MD5OfMessageBody".into(), json!(self.md5_body));
         if let Some(a) = &self.md5_attrs {
             m.insert("MD5OfMessageAttributes".into(), json!(a));
@@ -32,7 +32,7 @@ impl Prepared {
             m.insert("MD5OfMessageSystemAttributes".into(), json!(s));
         }
         if fifo {
-            m.insert("SequenceNumber".into(), json!(format!("{:020}", sent.sequence_number)));
+            m.insert("SequenceNumber".into(), Value::String(format!("{:020}", sent.sequence_number)));
         }
         m
     }

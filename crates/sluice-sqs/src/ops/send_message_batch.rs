@@ -5,7 +5,7 @@ use super::batch::{check_entries, failed};
 use crate::errors::SqsError;
 use crate::input::Input;
 use crate::{limits, RequestContext, Sqs};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
 pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<Value, SqsError> {
@@ -46,9 +46,9 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
         let sent = sqs.store.send(q.id, ok.iter().map(|(_, p)| p.message.clone()).collect(), sqs.now_ms()).await?;
         for ((id, p), s) in ok.iter().zip(&sent) {
             let mut r = p.result(s, q.config.fifo);
-            r.insert("Id".into(), json!(id));
+            r.insert("Id".into(), Value::String((*id).to_owned()));
             successful.push(Value::Object(r));
         }
     }
-    Ok(json!({ "Successful": successful, "Failed": failures }))
+    Ok(super::batch::result(successful, failures))
 }

@@ -1,6 +1,8 @@
 //! Regenerates the seed corpus (`corpus/<target>/seed-*`) and the libFuzzer
 //! dictionaries (`dicts/`). Run from the repository root:
-//! `cargo run --manifest-path fuzz/Cargo.toml --example gen_corpus`.
+//! `cargo run --manifest-path fuzz/Cargo.toml --example gen_corpus [target...]`
+//! (with targets, only their seeds). The engine seeds differ slightly from run to run:
+//! where the writer's group commits fall depends on thread timing.
 //!
 //! Seeds come from real traffic where there is some:
 //! - `sqs_query`: the request bodies botocore 1.34.89's own query serializer produced
@@ -10,7 +12,9 @@
 //! - `engine_recovery`: the files a real `LogStore` wrote on `FaultIo` while running
 //!   every kind of record (sends, receives, dead-lettering, deletes, visibility
 //!   changes, FIFO deduplication, moves, move tasks, purge, queue deletion, expiry),
-//!   closed cleanly, after a power cut (torn tail) and with a checkpoint.
+//!   closed cleanly, after a power cut (torn tail) and with a checkpoint;
+//! - `engine_model`: operation sequences covering every operation, restarts, power
+//!   cuts and checkpoints, and a few fixed pseudo-random ones.
 //!
 //! Only `seed-*` files are replaced; inputs kept from findings (`regress-*`) stay.
 
@@ -270,6 +274,33 @@ async fn engine_seeds() -> Vec<(String, Vec<u8>)> {
     seeds
 }
 
+/// `engine_model` inputs: four bytes per operation (see the target's opcode table).
+fn model_seeds() -> Vec<(String, Vec<u8>)> {
+    let ops = |ops: &[[u8; 4]]| ops.concat();
+    let mut seeds = vec![
+        // Create, send, receive, delete, restart, counts.
+        ("standard".to_owned(), ops(&[[0, 0, 0, 0], [4, 0, 1, 0], [7, 0, 1, 1], [9, 0, 0, 0], [18, 0, 0, 0], [16, 0, 0, 0]])),
+        // FIFO with deduplication and attempt ids across a power cut.
+        ("fifo".to_owned(), ops(&[[0, 1, 1, 0], [4, 0, 0, 0x40], [4, 0, 0, 0x40], [7, 0, 0x81, 1], [18, 1, 1, 1], [7, 0, 0x81, 1], [11, 0, 0, 5], [17, 0xff, 0xff, 0]])),
+        // A dead-letter queue, dead-lettering by receives, a move back, a checkpoint, a cut.
+        ("dead-letter".to_owned(), ops(&[[0, 2, 0, 0], [0, 0, 2, 2], [4, 1, 2, 0], [7, 1, 3, 0], [7, 1, 3, 0], [13, 0, 0, 0], [19, 0, 0, 0], [18, 1, 2, 0], [15, 1, 1, 0], [16, 0, 0, 0]])),
+        // Delays, purge, queue deletion and re-creation, expiry after short retention.
+        ("lifecycle".to_owned(), ops(&[[0, 3, 0, 0], [4, 0, 0x82, 2], [3, 0, 10, 1], [17, 0x60, 0xea, 0], [14, 0, 0, 0], [12, 0, 0, 0], [2, 0, 0, 0], [0, 3, 0, 0], [18, 0, 0, 0]])),
+    ];
+    // Pseudo-random sequences (a fixed LCG), 64 operations each.
+    let mut x: u64 = 0x5eed;
+    for i in 0..4 {
+        let bytes = (0..256)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (x >> 56) as u8
+            })
+            .collect();
+        seeds.push((format!("random-{i}"), bytes));
+    }
+    seeds
+}
+
 /// libFuzzer dictionary entries from the SQS model: operation and member names.
 fn dictionary(tokens: impl IntoIterator<Item = String>) -> String {
     let set: BTreeSet<String> = tokens.into_iter().collect();
@@ -305,11 +336,30 @@ fn model_names() -> Vec<String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    write_seeds("sqs_query", &query_seeds());
-    write_seeds("sqs_json", &json_seeds());
-    write_seeds("xml_escape", &xml_seeds());
-    write_seeds("receipt_handle", &receipt_seeds());
-    write_seeds("engine_recovery", &engine_seeds().await);
+    // Targets named on the command line, else all of them.
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let want = |t: &str| only.is_empty() || only.iter().any(|o| o == t);
+    if want("sqs_query") {
+        write_seeds("sqs_query", &query_seeds());
+    }
+    if want("sqs_json") {
+        write_seeds("sqs_json", &json_seeds());
+    }
+    if want("xml_escape") {
+        write_seeds("xml_escape", &xml_seeds());
+    }
+    if want("receipt_handle") {
+        write_seeds("receipt_handle", &receipt_seeds());
+    }
+    if want("engine_recovery") {
+        write_seeds("engine_recovery", &engine_seeds().await);
+    }
+    if want("engine_model") {
+        write_seeds("engine_model", &model_seeds());
+    }
+    if !only.is_empty() {
+        return;
+    }
 
     let dicts = fuzz_dir().join("dicts");
     std::fs::create_dir_all(&dicts).unwrap();

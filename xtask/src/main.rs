@@ -67,6 +67,8 @@ const FUZZ_TARGETS: &[(&str, usize)] = &[
     ("xml_escape", 64 << 10),
     ("receipt_handle", 256),
     ("engine_recovery", 256 << 10),
+    // Four bytes per operation, 64 operations at most.
+    ("engine_model", 256),
 ];
 
 /// Seconds per target in `cargo xtask test` (CI); see README "Fuzzing" for why.

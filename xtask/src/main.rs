@@ -26,6 +26,8 @@ fn cargo() -> Command {
 }
 
 fn test() -> Result<()> {
+    // Read first, so a bad value fails before the long suites run.
+    let fuzz_secs = fuzz_secs_from_env(FUZZ_SECS_TEST)?;
     // The binary the end-to-end suites start.
     run("build the sluice binary", cargo().args(["build", "--bin", "sluice"]))?;
     run("Rust tests (unit, behavioural suite, engine faults, SDK end-to-end)", cargo().args(["test", "--workspace"]))?;
@@ -48,11 +50,10 @@ fn test() -> Result<()> {
             .env("SLUICE_BIN", &bin)
             .env("SLUICE_NODE_ENGINE", "durable"),
     )?;
-    let secs = fuzz_secs_from_env(FUZZ_SECS_TEST)?;
-    if secs == 0 {
+    if fuzz_secs == 0 {
         eprintln!("\n==> fuzz targets skipped (SLUICE_FUZZ_SECS=0)");
     } else {
-        fuzz(secs, &[])?;
+        fuzz(fuzz_secs, &[])?;
     }
     eprintln!("\nall test suites passed");
     Ok(())

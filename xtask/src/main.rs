@@ -73,7 +73,7 @@ const FUZZ_TARGETS: &[(&str, usize)] = &[
 ];
 
 /// Seconds per target in `cargo xtask test` (CI); see README "Fuzzing" for why.
-const FUZZ_SECS_TEST: u64 = 30;
+const FUZZ_SECS_TEST: u64 = 20;
 /// Seconds per target of `cargo xtask fuzz` without `--secs` (RELIABILITY's per-change figure).
 const FUZZ_SECS_DEFAULT: u64 = 60;
 

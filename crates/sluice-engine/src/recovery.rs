@@ -397,8 +397,9 @@ enum SegmentEnd {
     Clean { end: u64, trusted: u64, sealed: bool },
     /// The last segment's header never made it: the file holds nothing.
     TornHeader,
-    /// The last segment has a torn tail starting at `offset`.
-    Torn { offset: u64, trusted: u64, intact_after: u64 },
+    /// The last segment has a torn tail starting at `offset`; `sealed` when
+    /// what is kept ends with its seal (the damage lies past the seal).
+    Torn { offset: u64, trusted: u64, intact_after: u64, sealed: bool },
 }
 
 fn scan_segment(file: &str, buf: &[u8], no: u64, is_last: bool, catalog: &mut Catalog, records: &mut u64) -> Result<SegmentEnd, StoreError> {
@@ -440,7 +441,7 @@ fn scan_segment(file: &str, buf: &[u8], no: u64, is_last: bool, catalog: &mut Ca
                         intact_after += 1;
                         at = p + g.size;
                     }
-                    return Ok(Err(SegmentEnd::Torn { offset: pos as u64, trusted, intact_after }));
+                    return Ok(Err(SegmentEnd::Torn { offset: pos as u64, trusted, intact_after, sealed }));
                 }
             };
             let rec = rec.map_err(|_| corrupt(file, pos as u64))?;
@@ -559,8 +560,8 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
         read_range(f.as_ref(), 0, len, &mut buf).map_err(|e| io_err(&format!("read {name}"), e))?;
         let end = scan_segment(&name, &buf, s, is_last, &mut catalog, &mut report.records_replayed)?;
         report.segments_replayed += 1;
-        let (valid_end, trusted, sealed) = match end {
-            SegmentEnd::Clean { end, trusted, sealed } => (end, trusted, sealed),
+        let (valid_end, trusted, sealed, torn) = match end {
+            SegmentEnd::Clean { end, trusted, sealed } => (end, trusted, sealed, false),
             SegmentEnd::TornHeader => {
                 report.clean_shutdown = false;
                 tracing::warn!(target: "sluice_engine", "removing {name}: its header was never completed");
@@ -571,7 +572,7 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
                 next_segment = s;
                 continue;
             }
-            SegmentEnd::Torn { offset, trusted, intact_after } => {
+            SegmentEnd::Torn { offset, trusted, intact_after, sealed } => {
                 tracing::warn!(
                     target: "sluice_engine",
                     "{name}: torn tail at offset {offset}, cutting {} bytes ({intact_after} intact frames after the damage)",
@@ -584,7 +585,10 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
                     bytes_dropped: buf.len() as u64 - offset,
                     intact_frames_dropped: intact_after,
                 });
-                (offset, trusted, false)
+                // Bytes after a seal are damage (nothing is written after one);
+                // once cut, the segment still ends with its seal, and sealing it
+                // again would leave a second seal that the next open refuses.
+                (offset, trusted, sealed, true)
             }
         };
         if is_last && valid_end > trusted {
@@ -596,7 +600,7 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
             report.tail_bytes_resynced = valid_end - trusted;
         }
         if is_last {
-            report.clean_shutdown = sealed;
+            report.clean_shutdown = sealed && !torn;
             f.fsync().map_err(|e| io_err(&format!("fsync {name}"), e))?;
             if !sealed {
                 // Seal it (after the fsync above, so the seal never vouches
@@ -735,6 +739,50 @@ mod tests {
     }
     use crate::{FaultIo, LogOptions, LogStore};
     use sluice_store::{NewMessage, NewQueue, QueueConfig, QueueName, Store};
+
+    /// Found by the `engine_recovery` fuzz target (fuzz/corpus/engine_recovery/
+    /// regress-bytes-after-seal): recovery cut bytes after the last segment's
+    /// seal, sealed the segment a second time, and the next open refused it.
+    #[tokio::test]
+    async fn given_bytes_after_the_seal_of_the_last_segment_recovery_should_cut_them_and_open_again() {
+        let fs = FaultIo::new();
+        let dir = std::path::PathBuf::from("/data");
+        let opts = || LogOptions { checkpoint_every_bytes: None, ..LogOptions::new(fs.as_io()) };
+        let store = LogStore::open(&dir, opts()).unwrap();
+        let new = NewQueue {
+            name: QueueName::new("000000000000", "q"),
+            region: "us-east-1".into(),
+            attributes: Default::default(),
+            config: QueueConfig::default(),
+            tags: Default::default(),
+            refuse_if_deleted_after_ms: 0,
+        };
+        let id = match store.create_queue(new, 1).await.unwrap() {
+            sluice_store::CreateOutcome::Created(i) => i.id,
+            other => panic!("{other:?}"),
+        };
+        let m = NewMessage { message_id: 7, payload: bytes::Bytes::from_static(b"body"), delay_secs: 0, group_id: None, dedup_id: None };
+        store.send(id, vec![m], 1).await.unwrap();
+        store.close().await.unwrap();
+        let dump = store.dump(2);
+        drop(store);
+        let last = fs.files().into_iter().map(|(p, _)| p).filter(|p| p.extension().is_some_and(|e| e == "seg")).max().unwrap();
+        let mut bytes = fs.read_file(&last).unwrap();
+        let sealed_len = bytes.len() as u64;
+        bytes.extend_from_slice(&[0xAB; 100]);
+        fs.write_file(&last, &bytes);
+
+        let store = LogStore::open(&dir, opts()).unwrap();
+        let torn = store.recovery_report().torn_tail.clone().expect("the bytes after the seal are cut");
+        assert_eq!((torn.offset, torn.bytes_dropped), (sealed_len, 100));
+        assert!(!store.recovery_report().clean_shutdown);
+        assert_eq!(store.dump(2), dump);
+        store.close().await.unwrap();
+        drop(store);
+        let store = LogStore::open(&dir, opts()).unwrap_or_else(|e| panic!("second open after the cut: {e}"));
+        assert_eq!(store.recovery_report().torn_tail, None);
+        assert_eq!(store.dump(2), dump);
+    }
 
     fn messages_of(c: &Catalog) -> Vec<String> {
         let mut ids: Vec<_> = c.slots.keys().copied().collect();

@@ -410,3 +410,37 @@ async fn given_many_small_records_automatic_checkpoints_should_bound_what_restar
     assert!(replayed <= 400, "restart replayed {replayed} records");
     assert_eq!(receive_all(&store, q, T0 + 1).await, (0..100).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn given_expired_deduplication_entries_a_checkpoint_should_not_carry_them() {
+    // Found by the one-hour soak: a drained FIFO queue's indexes were 40 MB
+    // of deduplication entries long expired (the table forgets them only on
+    // the queue's next send), so disk never came back to 2x live data.
+    let fs = FaultIo::new();
+    let store = open_no_cache(&fs);
+    let q = create(store.as_ref(), "q.fifo", QueueConfig { fifo: true, ..QueueConfig::default() }).await.id;
+    for i in 0..500u128 {
+        let mut m = message(i);
+        m.group_id = Some(format!("g{}", i % 7));
+        m.dedup_id = Some(format!("dedup-{i}-{}", "x".repeat(64)));
+        store.send(q, vec![m], T0).await.unwrap();
+    }
+    delete_where(&store, q, T0, |_| true).await;
+    let live = store.checkpoint().await.unwrap();
+    // Something logged after the window (the clock moves only with operations).
+    let later = T0 + sluice_store::queue_core::DEDUP_WINDOW_MS + 1;
+    assert!(store.receive(q, params(10, 30), later).await.unwrap().messages.is_empty());
+    create(store.as_ref(), "something-to-log", QueueConfig::default()).await;
+    let expired = store.checkpoint().await.unwrap();
+    assert!(expired.bytes * 4 < live.bytes, "expired entries carried over: {} bytes, {} while they were live", expired.bytes, live.bytes);
+    store.close().await.unwrap();
+    drop(store);
+    // Reopened from that checkpoint, the old deduplication ids are free again.
+    let store = open_no_cache(&fs);
+    let mut m = message(1000);
+    m.group_id = Some("g0".into());
+    m.dedup_id = Some(format!("dedup-0-{}", "x".repeat(64)));
+    let sent = store.send(q, vec![m], later + 1).await.unwrap();
+    assert!(!sent[0].duplicate, "{sent:?}");
+    assert_eq!(receive_all(&store, q, later + 1).await, vec![1000]);
+}

@@ -166,18 +166,21 @@
 //! under about twice the live bodies plus two indexes plus the log since the
 //! older kept checkpoint.
 //!
-//! That last term would stay after load stops (nothing logged, no
-//! checkpoint due), so the checkpointer also acts when the log has been idle
-//! for `LogOptions::idle_checkpoint_after` (10 s) since its last append: while
-//! the data directory holds more than twice the live data (bodies live
-//! handles point at, plus the newest index) plus
+//! That last term would stay after load stops (little logged, no
+//! checkpoint due for hours), so the checkpointer also acts when a period of
+//! `LogOptions::idle_checkpoint_after` (10 s) after an append was quiet (less
+//! than `quiet_log_bytes`, 1 MiB, appended: a trickle of writes counts as
+//! quiet): while the data directory holds more than twice the live data
+//! (bodies live handles point at, estimated from the last checkpoint's
+//! count scaled by the messages stored now, plus the newest index) plus
 //! `limits::IDLE_RECLAIM_SLACK_BYTES`, it checkpoints, up to three times (the
 //! first covers the log, the second lets the older generation's files go,
 //! the third what the first compacted away). A checkpoint is named by the
 //! first segment it does not cover, so one after another with nothing logged
 //! between would have the same name: a `Clock` record (the engine's latest
-//! time) is logged first to start a new segment. Any other append ends the
-//! idle work; the next idle period looks again. A trickle of writes on a
+//! time) is logged first to start a new segment. A busy log (another
+//! `quiet_log_bytes` appended) ends the idle work; the next quiet period
+//! looks again. A trickle of writes on a
 //! large backlog causes no checkpoint storm: the disk test fails while disk
 //! is within twice the live data. Recovery reads an index in 32 MiB windows
 //! (`limits::CHECKPOINT_READ_WINDOW_BYTES`) and refuses one whose handles
@@ -294,6 +297,10 @@ pub struct LogOptions {
     /// than twice the live data; `None` never. Needs
     /// `checkpoint_every_bytes` (the checkpointer thread).
     pub idle_checkpoint_after: Option<Duration>,
+    /// A period of `idle_checkpoint_after` with less log than this appended
+    /// counts as quiet (idle), so a trickle of writes does not keep the disk
+    /// of a drained backlog.
+    pub quiet_log_bytes: u64,
     /// Pause between write attempts after ENOSPC.
     pub enospc_retry: Duration,
     /// Byte cap of the message body cache.
@@ -313,6 +320,7 @@ impl LogOptions {
             checkpoint_every_bytes: Some(limits::CHECKPOINT_EVERY_BYTES_DEFAULT),
             checkpoint_every_records: Some(limits::CHECKPOINT_EVERY_RECORDS_DEFAULT),
             idle_checkpoint_after: Some(limits::IDLE_CHECKPOINT_AFTER_DEFAULT),
+            quiet_log_bytes: limits::QUIET_LOG_BYTES_DEFAULT,
             enospc_retry: limits::ENOSPC_RETRY_DEFAULT,
             body_cache_bytes: limits::BODY_CACHE_BYTES_DEFAULT,
             io,
@@ -334,6 +342,7 @@ impl std::fmt::Debug for LogOptions {
             .field("checkpoint_every_bytes", &self.checkpoint_every_bytes)
             .field("checkpoint_every_records", &self.checkpoint_every_records)
             .field("idle_checkpoint_after", &self.idle_checkpoint_after)
+            .field("quiet_log_bytes", &self.quiet_log_bytes)
             .field("enospc_retry", &self.enospc_retry)
             .field("body_cache_bytes", &self.body_cache_bytes)
             .finish_non_exhaustive()

@@ -50,6 +50,15 @@ pub const INDEX_MESSAGES_PER_LOG_RECORD: u64 = 4;
 /// disk returns to within 2× live data after load stops).
 pub const IDLE_CHECKPOINT_AFTER_DEFAULT: Duration = Duration::from_secs(10);
 
+/// A period of `idle_checkpoint_after` counts as quiet when less than this
+/// much log was appended in it (1 MiB per 10 s: about 100 one-KiB
+/// messages a second), `LogOptions::quiet_log_bytes`.
+pub const QUIET_LOG_BYTES_DEFAULT: u64 = 1 << 20;
+
+/// Live bytes assumed per stored message when no checkpoint has counted
+/// any yet (quiet-time estimate only).
+pub const ESTIMATED_MESSAGE_BYTES: u64 = 1 << 10;
+
 /// Checkpoints one idle period may write: the first covers the log, the
 /// second lets the older generation's files go, the third those the first
 /// compacted away.

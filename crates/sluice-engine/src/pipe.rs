@@ -151,7 +151,7 @@ pub(crate) struct PipeState {
 pub(crate) enum CheckpointWork {
     /// `checkpoint_every` bytes were logged since the last checkpoint.
     Due,
-    /// Nothing was appended for the idle period; `appended` records so far.
+    /// The log was quiet for the idle period; `appended` records so far.
     Idle { appended: u64 },
     /// The store is closing.
     Close,
@@ -419,11 +419,13 @@ impl Pipe {
     }
 
     /// Blocks the checkpointer until a checkpoint is due, the log has been
-    /// idle for `idle_after` since something was appended (and the writer
-    /// has written it all), or the store closes.
-    pub fn wait_checkpoint_work(&self, idle_after: Option<Duration>) -> CheckpointWork {
+    /// quiet (under `quiet_bytes` appended) for a whole `idle_after` period
+    /// after something was appended, or the store closes. Quiet, not silent:
+    /// a trickle of writes (a few messages a second) would otherwise keep
+    /// the disk of a drained backlog for hours, until the next size trigger.
+    pub fn wait_checkpoint_work(&self, idle_after: Option<Duration>, quiet_bytes: u64) -> CheckpointWork {
         let mut st = self.st.lock();
-        let mut seen = st.appended;
+        let mut seen = self.counters.bytes.load(Ordering::Relaxed);
         loop {
             if st.closing {
                 return CheckpointWork::Close;
@@ -437,11 +439,12 @@ impl Pipe {
                 continue;
             };
             if self.ckpt_cv.wait_for(&mut st, idle_after).timed_out() {
-                let quiet = st.appended == seen && st.completed == st.appended;
+                let bytes = self.counters.bytes.load(Ordering::Relaxed);
+                let quiet = bytes.saturating_sub(seen) < quiet_bytes;
                 if quiet && healthy && !st.closing && !st.checkpoint_requested && st.appended != st.idle_handled {
                     return CheckpointWork::Idle { appended: st.appended };
                 }
-                seen = st.appended;
+                seen = bytes;
             }
         }
     }

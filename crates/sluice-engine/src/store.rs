@@ -22,7 +22,7 @@
 use crate::bodies::{checkpoint_file, segment_file, Bodies, CHECKPOINT_FILE_BIT};
 use crate::checkpoint::{finish, write_index, CheckpointReport};
 use crate::limits::{
-    BATCH_ENTRIES_MAX, CHECKPOINTS_KEPT, COMPACT_BELOW_LIVE_DIVISOR, IDLE_CHECKPOINTS_MAX, IDLE_RECLAIM_SLACK_BYTES, MOVE_BATCH_MAX, RECEIVE_MAX,
+    BATCH_ENTRIES_MAX, CHECKPOINTS_KEPT, COMPACT_BELOW_LIVE_DIVISOR, ESTIMATED_MESSAGE_BYTES, IDLE_CHECKPOINTS_MAX, IDLE_RECLAIM_SLACK_BYTES, MOVE_BATCH_MAX, RECEIVE_MAX,
     RECORD_BYTES_MAX, SEGMENT_BYTES_MIN, SEND_BATCH_MAX,
 };
 use crate::pipe::{CheckpointWork, Health, Pipe, Writer};
@@ -59,6 +59,9 @@ pub(crate) struct Inner {
     checkpoints: AtomicU64,
     idle_periods: AtomicU64,
     idle_checkpoints: AtomicU64,
+    /// Live body bytes and messages counted by the last checkpoint, for the
+    /// quiet-time estimate of live data.
+    live_at_checkpoint: Mutex<(u64, u64)>,
     last_now_ms: AtomicU64,
     /// The latest time recovery found in the data directory.
     recovered_time_floor_ms: u64,
@@ -125,6 +128,7 @@ impl LogStore {
             checkpoints: AtomicU64::new(0),
             idle_periods: AtomicU64::new(0),
             idle_checkpoints: AtomicU64::new(0),
+            live_at_checkpoint: Mutex::new((0, 0)),
             last_now_ms: AtomicU64::new(0),
             recovered_time_floor_ms,
         });
@@ -138,16 +142,16 @@ impl LogStore {
         );
         if opts.checkpoint_every_bytes.is_some() {
             let inner2 = inner.clone();
-            let idle_after = opts.idle_checkpoint_after;
+            let (idle_after, quiet_bytes) = (opts.idle_checkpoint_after, opts.quiet_log_bytes);
             let spawned = std::thread::Builder::new().name("sluice-checkpoint".into()).spawn(move || loop {
-                match inner2.pipe.wait_checkpoint_work(idle_after) {
+                match inner2.pipe.wait_checkpoint_work(idle_after, quiet_bytes) {
                     CheckpointWork::Due => {
                         if let Err(e) = inner2.checkpoint() {
                             tracing::warn!(target: "sluice_engine", "automatic checkpoint failed: {e}");
                         }
                         inner2.pipe.checkpoint_attempted();
                     }
-                    CheckpointWork::Idle { appended } => inner2.reclaim_when_idle(appended),
+                    CheckpointWork::Idle { appended } => inner2.reclaim_when_idle(appended, quiet_bytes),
                     CheckpointWork::Close => break,
                 }
             });
@@ -273,7 +277,7 @@ impl Inner {
         c.by_name.get(name).and_then(|id| c.slots.get(id)).cloned()
     }
 
-    /// The log has been idle since `appended` records: checkpoint while that
+    /// The log has been quiet since `appended` records: checkpoint while that
     /// gives disk space back (R20: after load stops, disk returns to within
     /// 2× live data). Pruning keeps the files of the two newest checkpoints,
     /// so one checkpoint is not enough: the first covers the log, the second
@@ -281,11 +285,14 @@ impl Inner {
     /// compacted away. A checkpoint is named by the first segment it does
     /// not cover, so one after an idle checkpoint would have the same name
     /// and replace nothing: a `Clock` record in the empty segment starts a
-    /// new one. Stops when anything else is appended (the next idle period
+    /// new one. Stops when the log gets busy again (the next quiet period
     /// looks again) or when disk is within twice the live data.
-    fn reclaim_when_idle(&self, mut appended: u64) {
+    fn reclaim_when_idle(&self, mut appended: u64, quiet_bytes: u64) {
+        let started = self.pipe.counters.bytes.load(Ordering::Relaxed);
         for _ in 0..IDLE_CHECKPOINTS_MAX {
-            if self.pipe.appended() != appended {
+            if self.pipe.counters.bytes.load(Ordering::Relaxed).saturating_sub(started) >= quiet_bytes {
+                // Busy again: the size and record triggers take over; the
+                // next quiet period looks again.
                 return;
             }
             match self.disk_and_live_bytes() {
@@ -340,7 +347,10 @@ impl Inner {
 
     /// Bytes of every segment, index and bodies file in the data directory,
     /// and the live part: bodies live handles point at (with their records'
-    /// overhead in segments) plus the newest index.
+    /// overhead in segments) plus the newest index. The bodies are estimated
+    /// from the last checkpoint's exact count, scaled by the messages stored
+    /// now (counting them again would lock every queue for a pass over its
+    /// messages, every quiet period).
     fn disk_and_live_bytes(&self) -> Result<(u64, u64), StoreError> {
         let listing = list(self.io.as_ref(), &self.dir)?;
         let len = |path: PathBuf| -> Result<u64, StoreError> {
@@ -364,7 +374,12 @@ impl Inner {
             newest_index = len(ck.join(checkpoint_name(n)))?;
             disk += newest_index;
         }
-        let bodies: u64 = self.catalog.read().file_usage().values().sum();
+        let messages: u64 = self.catalog.read().slots.values().map(|s| s.core.lock().q.len() as u64).sum();
+        let (counted_bytes, counted_messages) = *self.live_at_checkpoint.lock();
+        let bodies = match counted_messages {
+            0 => messages.saturating_mul(ESTIMATED_MESSAGE_BYTES),
+            n => (u128::from(counted_bytes) * u128::from(messages) / u128::from(n)).min(u128::from(u64::MAX)) as u64,
+        };
         Ok((disk, bodies + newest_index))
     }
 
@@ -449,6 +464,7 @@ impl Inner {
             }
             // Every file a live handle still points into; prune keeps them.
             let usage = c.file_usage();
+            *self.live_at_checkpoint.lock() = (usage.values().sum(), written.messages);
             let referenced: HashSet<u32> = usage.keys().copied().collect();
             *self.file_usage.lock() = (start_segment, usage);
             freeze += repoint_started.elapsed();

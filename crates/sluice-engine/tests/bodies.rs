@@ -297,15 +297,23 @@ fn idle_opts(fs: &FaultIo) -> LogOptions {
     LogOptions { checkpoint_every_bytes: Some(512 << 10), idle_checkpoint_after: Some(std::time::Duration::from_millis(20)), ..no_cache(fs) }
 }
 
-/// Waits (polling, bounded) until the data directory holds at most twice
-/// `live` bytes plus the engine's slack; returns what it holds then.
-async fn wait_for_disk_within(fs: &FaultIo, live: u64) -> u64 {
-    let bound = 2 * live + sluice_engine::limits::IDLE_RECLAIM_SLACK_BYTES;
+/// Twice the live data plus the engine's slack. Live data as R20 and the
+/// engine count it: the bodies of `messages` messages totalling `bodies`
+/// bytes, each with its record's overhead in a segment (80 bytes), plus the
+/// newest checkpoint index (the queues' state).
+fn twice_live(fs: &FaultIo, bodies: u64, messages: u64) -> u64 {
+    let newest_index = fs.files().into_iter().filter(|(p, _)| p.extension().is_some_and(|e| e == "ckpt")).max().map_or(0, |(_, n)| n);
+    2 * (bodies + 80 * messages + newest_index) + sluice_engine::limits::IDLE_RECLAIM_SLACK_BYTES
+}
+
+/// Waits (polling, bounded) until the data directory holds at most
+/// `twice_live`; returns what it holds then and the bound.
+async fn wait_for_disk_within(fs: &FaultIo, bodies: u64, messages: u64) -> (u64, u64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
-        let disk = disk_bytes(fs, &data_dir());
+        let (disk, bound) = (disk_bytes(fs, &data_dir()), twice_live(fs, bodies, messages));
         if disk <= bound || std::time::Instant::now() > deadline {
-            return disk;
+            return (disk, bound);
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
@@ -323,9 +331,9 @@ async fn given_load_stops_idle_checkpoints_should_bring_disk_back_to_twice_the_l
     let survivors: Vec<u128> = (0..3000).filter(|id| id % 20 == 0).collect();
     let live: u64 = survivors.iter().map(|&id| payload_of(id).len() as u64).sum();
 
-    let disk = wait_for_disk_within(&fs, live).await;
+    let (disk, bound) = wait_for_disk_within(&fs, live, survivors.len() as u64).await;
     let stats = store.stats();
-    assert!(disk <= 2 * live + sluice_engine::limits::IDLE_RECLAIM_SLACK_BYTES, "disk {disk} for {live} live bytes: {stats:?}");
+    assert!(disk <= bound, "disk {disk} for {live} live body bytes (bound {bound}): {stats:?}");
     assert!(stats.idle_checkpoints >= 1, "the idle checkpointer did it: {stats:?}");
     assert_eq!(receive_all(&store, q, T0).await, survivors);
     store.close().await.unwrap();
@@ -335,17 +343,17 @@ async fn given_load_stops_idle_checkpoints_should_bring_disk_back_to_twice_the_l
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn given_everything_deleted_idle_checkpoints_should_leave_only_the_newest_files() {
+async fn given_everything_deleted_idle_checkpoints_should_give_disk_back_then_stop_checkpointing() {
     let fs = FaultIo::new();
     let store = LogStore::open(&data_dir(), idle_opts(&fs)).unwrap();
     let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
     send_range(&store, q, 0..2000).await;
     delete_where(&store, q, T0, |_| true).await;
-    let disk = wait_for_disk_within(&fs, 0).await;
+    let (disk, bound) = wait_for_disk_within(&fs, 0, 0).await;
     let stats = store.stats();
-    assert!(disk <= sluice_engine::limits::IDLE_RECLAIM_SLACK_BYTES, "disk {disk} with nothing live: {stats:?}");
-    assert_eq!(bodies_files(&fs), Vec::<PathBuf>::new());
-    assert!(segment_files(&fs).len() <= 2, "{:?}", segment_files(&fs));
+    // (Which files remain depends on when the quiet periods fell during the
+    // load; a few small segments may stay within the slack.)
+    assert!(disk <= bound, "disk {disk} with nothing live (bound {bound}): {stats:?}, files {:?}", fs.files());
     // One more idle period that finds nothing to give back writes no
     // checkpoint. First the drain's idle period ends (it counts itself last;
     // after it only a new append starts another).
@@ -443,4 +451,43 @@ async fn given_expired_deduplication_entries_a_checkpoint_should_not_carry_them(
     let sent = store.send(q, vec![m], later + 1).await.unwrap();
     assert!(!sent[0].duplicate, "{sent:?}");
     assert_eq!(receive_all(&store, q, later + 1).await, vec![1000]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_trickle_of_writes_after_the_load_idle_checkpoints_should_still_give_disk_back() {
+    // Found by the one-hour soak: a 10-message-a-second side load kept the
+    // log from ever being silent, and a drained backlog's disk stayed.
+    // Quiet means under 4 KiB of log per 20 ms: the load below is not quiet,
+    // the trickle (a visibility change every 2 ms) is.
+    let fs = FaultIo::new();
+    let store = LogStore::open(&data_dir(), LogOptions { quiet_log_bytes: 4 << 10, ..idle_opts(&fs) }).unwrap();
+    let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+    let t = create(store.as_ref(), "trickle", QueueConfig::default()).await.id;
+    store.send(t, vec![message(9999)], T0).await.unwrap();
+    let receipt = store.receive(t, params(1, 30), T0).await.unwrap().messages[0].receipt;
+    send_range(&store, q, 0..2000).await;
+    delete_where(&store, q, T0, |_| true).await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let trickle = {
+        let (store, stop) = (store.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut changes = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                store.change_visibility(t, &[(receipt, 30)], T0).await.unwrap();
+                changes += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            changes
+        })
+    };
+    let (disk, bound) = wait_for_disk_within(&fs, payload_of(9999).len() as u64, 1).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let changes = trickle.await.unwrap();
+    let stats = store.stats();
+    assert!(changes >= 1, "the trickle ran: {changes}");
+    assert!(disk <= bound, "disk {disk} (bound {bound}): {stats:?}");
+    store.close().await.unwrap();
+    drop(store);
+    let store = open_no_cache(&fs);
+    assert_eq!(receive_all(&store, q, T0 + 1).await, Vec::<u128>::new());
 }

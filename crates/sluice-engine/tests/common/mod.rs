@@ -44,6 +44,7 @@ pub fn opts(fs: &FaultIo) -> LogOptions {
         checkpoint_every_bytes: None,
         checkpoint_every_records: None,
         idle_checkpoint_after: None,
+        quiet_log_bytes: sluice_engine::limits::QUIET_LOG_BYTES_DEFAULT,
         enospc_retry: Duration::from_millis(20),
         body_cache_bytes: 4 << 10,
         io: fs.as_io(),

@@ -306,17 +306,25 @@ fn twice_live(fs: &FaultIo, bodies: u64, messages: u64) -> u64 {
     2 * (bodies + 80 * messages + newest_index) + sluice_engine::limits::IDLE_RECLAIM_SLACK_BYTES
 }
 
-/// Waits (polling, bounded) until the data directory holds at most
-/// `twice_live`; returns what it holds then and the bound.
-async fn wait_for_disk_within(fs: &FaultIo, bodies: u64, messages: u64) -> (u64, u64) {
+/// Polls `done` every 10 ms until it holds or two minutes have passed (a
+/// bounded wait for the checkpointer thread, not a timing claim).
+async fn wait_until(mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    loop {
-        let (disk, bound) = (disk_bytes(fs, &data_dir()), twice_live(fs, bodies, messages));
-        if disk <= bound || std::time::Instant::now() > deadline {
-            return (disk, bound);
-        }
+    while !done() && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+/// Waits until the data directory holds at most `twice_live`; returns what
+/// it holds then and the bound.
+async fn wait_for_disk_within(fs: &FaultIo, bodies: u64, messages: u64) -> (u64, u64) {
+    let measure = || (disk_bytes(fs, &data_dir()), twice_live(fs, bodies, messages));
+    wait_until(|| {
+        let (disk, bound) = measure();
+        disk <= bound
+    })
+    .await;
+    measure()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -357,16 +365,10 @@ async fn given_everything_deleted_idle_checkpoints_should_give_disk_back_then_st
     // One more idle period that finds nothing to give back writes no
     // checkpoint. First the drain's idle period ends (it counts itself last;
     // after it only a new append starts another).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while store.stats().idle_periods == 0 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_until(|| store.stats().idle_periods > 0).await;
     let before = store.stats();
     create(store.as_ref(), "one-more-thing", QueueConfig::default()).await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while store.stats().idle_periods == before.idle_periods && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_until(|| store.stats().idle_periods > before.idle_periods).await;
     let after = store.stats();
     assert!(after.idle_periods > before.idle_periods, "an idle period passed: {after:?}");
     assert_eq!(after.checkpoints, before.checkpoints, "nothing to give back, no checkpoint: {after:?}");

@@ -109,6 +109,15 @@ impl Cache {
     }
 }
 
+/// A body that could not be served.
+#[derive(Debug)]
+pub(crate) struct BodyError {
+    /// `Unavailable`, naming file and offset.
+    pub error: StoreError,
+    /// It failed its checksum (damaged on disk), rather than an I/O error.
+    pub damaged: bool,
+}
+
 /// Resolves body handles; shared by the store and the checkpointer.
 pub(crate) struct Bodies {
     io: Arc<dyn Io>,
@@ -157,7 +166,7 @@ impl Bodies {
     pub fn get(&self, p: &Payload) -> Result<Bytes, StoreError> {
         match p {
             Payload::Inline(b) => Ok((**b).clone()),
-            Payload::Stored(r) => self.get_ref(r, true),
+            Payload::Stored(r) => self.get_ref(r, true).map_err(|e| e.error),
         }
     }
 
@@ -166,11 +175,28 @@ impl Bodies {
     pub fn get_uncached(&self, p: &Payload) -> Result<Bytes, StoreError> {
         match p {
             Payload::Inline(b) => Ok((**b).clone()),
-            Payload::Stored(r) => self.get_ref(r, false),
+            Payload::Stored(r) => self.get_ref(r, false).map_err(|e| e.error),
         }
     }
 
-    fn get_ref(&self, r: &BodyRef, cache: bool) -> Result<Bytes, StoreError> {
+    /// The bytes of a payload for a receive, telling a body damaged on disk
+    /// (it failed its checksum twice: read again from the file) from one
+    /// that could not be read now (an I/O error: it may heal).
+    pub fn get_for_receive(&self, p: &Payload) -> Result<Bytes, BodyError> {
+        match p {
+            Payload::Inline(b) => Ok((**b).clone()),
+            Payload::Stored(r) => match self.get_ref(r, true) {
+                Err(BodyError { damaged: true, .. }) => match self.read_file(r) {
+                    Ok(bytes) if crc32c::crc32c(&bytes) == r.crc => Ok(Bytes::from(bytes)),
+                    Ok(_) => Err(BodyError { error: unavailable(r.file, r.offset, "checksum mismatch again (damaged on disk)"), damaged: true }),
+                    Err(error) => Err(BodyError { error, damaged: false }),
+                },
+                other => other,
+            },
+        }
+    }
+
+    fn get_ref(&self, r: &BodyRef, cache: bool) -> Result<Bytes, BodyError> {
         let key = (r.file, r.offset);
         if let Some(b) = self.cache.lock().get(key) {
             return Ok(b);
@@ -178,10 +204,10 @@ impl Bodies {
         let len = r.len as usize;
         let bytes = match self.unwritten(r) {
             Some(v) => v,
-            None => self.read_file(r)?,
+            None => self.read_file(r).map_err(|error| BodyError { error, damaged: false })?,
         };
         if crc32c::crc32c(&bytes) != r.crc {
-            return Err(unavailable(r.file, r.offset, "checksum mismatch (damaged on disk)"));
+            return Err(BodyError { error: unavailable(r.file, r.offset, "checksum mismatch (damaged on disk)"), damaged: true });
         }
         debug_assert_eq!(bytes.len(), len);
         let bytes = Bytes::from(bytes);

@@ -114,11 +114,16 @@
 //! send's write: the file is never read before the writer wrote it), then
 //! `read_at` through `Io`. Every byte read from a file or the pipe is checked
 //! against the handle's CRC32C. A mismatch or an I/O error answers
-//! `Unavailable` naming file and offset (R13); the receive was already
-//! applied and logged, so the message reappears after its visibility
-//! timeout, like any receive whose answer was lost. FIXME: a body that
-//! fails its CRC keeps failing each receive until maxReceiveCount
-//! dead-letters it or retention drops it; it should be quarantined at once.
+//! `Unavailable` naming file and offset (R13). A receive leaves such a
+//! message out of its answer and serves the others (it fails only if none
+//! could be read); the receive was already applied and logged, so the
+//! message reappears after its visibility timeout, like any receive whose
+//! answer was lost. A body that fails its CRC again when read once more
+//! from the file is damaged for good: the message is *quarantined*, deleted
+//! by its receipt (a logged delete) and reported at error level with its id,
+//! queue, file and offset (`LogStats::quarantined`), so it cannot hold back
+//! the messages received with it on every receive. (In a segment, the
+//! damaged record also stops the next restart, R10, until salvage drops it.)
 //! Receives read bodies after releasing the queue locks but under the epoch
 //! lock, so no checkpoint repoints handles and prunes files meanwhile.
 //!
@@ -369,4 +374,7 @@ pub struct LogStats {
     pub idle_periods: u64,
     /// Checkpoints written in idle periods (also in `checkpoints`).
     pub idle_checkpoints: u64,
+    /// Messages taken out of their queue because their bodies failed the
+    /// checksum twice on receive (damaged on disk; each logged at error).
+    pub quarantined: u64,
 }

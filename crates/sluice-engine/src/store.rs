@@ -59,6 +59,7 @@ pub(crate) struct Inner {
     checkpoints: AtomicU64,
     idle_periods: AtomicU64,
     idle_checkpoints: AtomicU64,
+    quarantined: AtomicU64,
     /// Live body bytes and messages counted by the last checkpoint, for the
     /// quiet-time estimate of live data.
     live_at_checkpoint: Mutex<(u64, u64)>,
@@ -128,6 +129,7 @@ impl LogStore {
             checkpoints: AtomicU64::new(0),
             idle_periods: AtomicU64::new(0),
             idle_checkpoints: AtomicU64::new(0),
+            quarantined: AtomicU64::new(0),
             live_at_checkpoint: Mutex::new((0, 0)),
             last_now_ms: AtomicU64::new(0),
             recovered_time_floor_ms,
@@ -188,6 +190,7 @@ impl LogStore {
             checkpoints: self.inner.checkpoints.load(Ordering::Relaxed),
             idle_periods: self.inner.idle_periods.load(Ordering::Relaxed),
             idle_checkpoints: self.inner.idle_checkpoints.load(Ordering::Relaxed),
+            quarantined: self.inner.quarantined.load(Ordering::Relaxed),
         }
     }
 
@@ -247,6 +250,30 @@ impl LogStore {
             let _ = h.join();
         }
         self.closed_result()
+    }
+
+    /// Takes messages whose bodies are damaged on disk out of the queue
+    /// (deleted by their receipts, so logged like any delete): they can
+    /// never be served intact, and each receive that picked one up would
+    /// fail or hold back the messages received with it. Each is logged with
+    /// its id, queue, file and offset, and counted in `LogStats::quarantined`.
+    /// If the delete fails (the log stopped), the message reappears after
+    /// its visibility timeout and is quarantined on its next receive.
+    async fn quarantine(&self, id: QueueId, damaged: Vec<(Receipt, u128, String)>, now_ms: u64) {
+        let receipts: Vec<Receipt> = damaged.iter().map(|(r, _, _)| *r).collect();
+        let queue = self.inner.slot(id).map(|s| s.info.read().name.name.clone()).unwrap_or_default();
+        match self.delete_messages(id, &receipts, now_ms).await {
+            Ok(outcomes) => {
+                for ((_, message_id, why), outcome) in damaged.iter().zip(outcomes) {
+                    if outcome == DeleteOutcome::Deleted {
+                        self.inner.quarantined.fetch_add(1, Ordering::Relaxed);
+                        let message_id = uuid::Uuid::from_u128(*message_id);
+                        tracing::error!(target: "sluice_engine", "message {message_id} of queue {queue} quarantined (removed from the queue): {why}");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(target: "sluice_engine", "quarantining {} damaged message(s) of queue {queue} failed: {e}", damaged.len()),
+        }
     }
 
     fn closed_result(&self) -> Result<(), StoreError> {
@@ -773,7 +800,7 @@ impl Store for LogStore {
         if let (Some((d, _)), Some(did)) = (&dlq, dlq_id) {
             slots.push((did, d.clone()));
         }
-        let (ticket, out, dead_n) = {
+        let (ticket, out, dead_n, damaged) = {
             let _e = s.epoch.read();
             s.pipe.check_writable()?;
             let mut guards = lock_all(&slots);
@@ -831,22 +858,42 @@ impl Store for LogStore {
             drop(guards);
             // Still under the epoch lock, so no checkpoint can repoint the
             // handles and prune their files meanwhile. A body that cannot be
-            // read fails the request (R13); its receive is already applied
-            // and logged, so the message reappears after the visibility
-            // timeout like any receive whose answer was lost.
-            let messages: Result<Vec<ReceivedMessage>, StoreError> = unresolved
-                .into_iter()
-                .map(|(mut rm, p)| {
-                    rm.message.payload = s.bodies.get(&p)?;
-                    Ok(rm)
-                })
-                .collect();
-            (ticket, messages.map(|messages| ReceiveOutcome { messages, next_visible_ms, over_limit: r.over_limit }), dead_n)
+            // read is left out of the answer (R13), which serves the others
+            // and fails only if none was readable; its receive is already
+            // applied and logged, so the message reappears after the
+            // visibility timeout like any receive whose answer was lost. One
+            // damaged on disk would fail every receive, holding back the
+            // messages received with it each time: it is quarantined below.
+            let mut messages = Vec::with_capacity(unresolved.len());
+            let mut unreadable = None;
+            let mut damaged = Vec::new();
+            for (mut rm, p) in unresolved {
+                match s.bodies.get_for_receive(&p) {
+                    Ok(b) => {
+                        rm.message.payload = b;
+                        messages.push(rm);
+                    }
+                    Err(e) => {
+                        if e.damaged {
+                            damaged.push((rm.receipt, rm.message.message_id, e.error.to_string()));
+                        }
+                        unreadable.get_or_insert(e.error);
+                    }
+                }
+            }
+            let out = match unreadable {
+                Some(e) if messages.is_empty() => Err(e),
+                _ => Ok(ReceiveOutcome { messages, next_visible_ms, over_limit: r.over_limit }),
+            };
+            (ticket, out, dead_n, damaged)
         };
         if let Some((d, _)) = &dlq {
             notify_n(&d.notify, dead_n);
         }
         ticket.wait().await?;
+        if !damaged.is_empty() {
+            self.quarantine(id, damaged, now_ms).await;
+        }
         out
     }
 

@@ -2,7 +2,8 @@
 //! after checkpoints that move them out of mostly dead segments and prune
 //! those, after a fallback to the older checkpoint,
 //! with no cache at all; and a damaged body or a failing read is refused
-//! (`Unavailable`), never served, while other bodies are still served.
+//! (`Unavailable`), never served, while other bodies are still served (in
+//! the same receive too), and a damaged one is quarantined.
 //!
 //! Method: a `FaultIo` file system, tiny segments, `body_cache_bytes: 0`
 //! so that every body is read from the pipe or the file; payloads carry
@@ -209,7 +210,7 @@ fn body_offset(fs: &FaultIo, path: &std::path::Path, id: u128) -> Option<u64> {
 }
 
 #[tokio::test]
-async fn given_flipped_bit_in_a_stored_body_receive_should_fail_and_never_serve_it() {
+async fn given_flipped_bit_in_a_stored_body_receive_should_fail_never_serve_it_and_quarantine_it() {
     let fs = FaultIo::new();
     let store = open_no_cache(&fs);
     let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
@@ -222,13 +223,38 @@ async fn given_flipped_bit_in_a_stored_body_receive_should_fail_and_never_serve_
         Err(StoreError::Unavailable(why)) => assert!(why.contains("checksum"), "{why}"),
         other => panic!("expected Unavailable, got {other:?}"),
     }
+    assert_eq!(store.stats().quarantined, 1);
     // The other body is still served.
     let r = store.receive(q, params(10, 30), T0).await.unwrap();
     assert_eq!(r.messages.len(), 1);
     assert_eq!(r.messages[0].message.message_id, 2);
     assert!(payload_ok(2, &r.messages[0].message.payload));
-    // The damaged one comes back after its visibility timeout and is refused again.
-    assert!(matches!(store.receive(q, params(10, 30), T0 + 31_000).await, Err(StoreError::Unavailable(_))));
+    // The damaged one was taken out of the queue: it does not come back
+    // after its visibility timeout to fail receives again.
+    let later = store.receive(q, params(10, 30), T0 + 31_000).await.unwrap();
+    assert_eq!(later.messages.iter().map(|m| m.message.message_id).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(store.stats().quarantined, 1);
+}
+
+#[tokio::test]
+async fn given_one_damaged_body_in_a_batch_receive_should_serve_the_others() {
+    let fs = FaultIo::new();
+    let store = open_no_cache(&fs);
+    let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+    send_range(&store, q, 0..10).await;
+    let (path, at) = segment_files(&fs).into_iter().find_map(|p| body_offset(&fs, &p, 3).map(|o| (p, o))).expect("body 3 on disk");
+    assert!(fs.flip_bit(&path, at + 5, 0));
+
+    let r = store.receive(q, params(10, 30), T0).await.unwrap();
+    let mut ids: Vec<u128> = r.messages.iter().map(|m| m.message.message_id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..10).filter(|&i| i != 3).collect::<Vec<_>>());
+    assert!(r.messages.iter().all(|m| payload_ok(m.message.message_id, &m.message.payload)));
+    assert_eq!(store.stats().quarantined, 1);
+    // After the visibility timeout the nine come back, the damaged one not.
+    let mut again: Vec<u128> = store.receive(q, params(10, 30), T0 + 31_000).await.unwrap().messages.iter().map(|m| m.message.message_id).collect();
+    again.sort_unstable();
+    assert_eq!(again, ids);
 }
 
 #[tokio::test]
@@ -242,6 +268,8 @@ async fn given_read_eio_on_a_segment_receive_should_fail_and_recover_once_healed
         fs.fail_reads(p, true);
     }
     assert!(matches!(store.receive(q, params(10, 0), T0).await, Err(StoreError::Unavailable(_))));
+    // An I/O error may heal: nothing is quarantined.
+    assert_eq!(store.stats().quarantined, 0);
     for p in &paths {
         fs.fail_reads(p, false);
     }

@@ -32,10 +32,10 @@ use crate::io::{write_all_at, Io, IoFile};
 use crate::limits::{CHECKPOINT_MESSAGES_PER_RECORD, CHECKPOINT_RECORD_BYTES_TARGET};
 use crate::recovery::{bodies_name, checkpoint_name, CHECKPOINT_DIR};
 use crate::record::{encode_checkpoint_messages, Record};
-use crate::state::Catalog;
+use crate::state::{usage_bytes, Catalog};
 use sluice_store::queue_core::{BodyRef, CoreMessage, DedupEntry, Payload};
 use sluice_store::{QueueId, QueueName, StoreError};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -93,6 +93,9 @@ pub(crate) struct Index {
     bodies_end: u64,
     /// Every file the index's handles point into.
     pub files: HashSet<u32>,
+    /// What the index's messages count in each of those files
+    /// (`Catalog::file_usage` at the snapshot, relocations applied).
+    usage: HashMap<u32, u64>,
 }
 
 /// A finished, durable checkpoint.
@@ -105,6 +108,7 @@ pub(crate) struct Written {
     pub body_bytes_moved: u64,
     pub relocations: Relocations,
     pub files: HashSet<u32>,
+    pub usage: HashMap<u32, u64>,
 }
 
 /// Buffered sequential writer of one file.
@@ -147,7 +151,7 @@ pub(crate) fn write_index(
         let mut records = 0u64;
         let (mut nq, mut nm) = (0u64, 0u64);
         let mut relocations = Relocations::new();
-        let mut files = HashSet::new();
+        let mut usage: HashMap<u32, u64> = HashMap::new();
         let mut bodies_end = FILE_HEADER_BYTES as u64;
         let put = |rec: Record, out: &mut Out<'_>, records: &mut u64| {
             rec.encode(&mut out.buf);
@@ -176,7 +180,7 @@ pub(crate) fn write_index(
                     r = BodyRef { file: this_file, offset: bodies_end, ..r };
                     bodies_end += u64::from(r.len);
                 }
-                files.insert(r.file);
+                *usage.entry(r.file).or_default() += usage_bytes(&r);
                 chunk.push((m, r));
                 if chunk.len() >= CHECKPOINT_MESSAGES_PER_RECORD {
                     encode_checkpoint_messages(&mut out.buf, id, &chunk);
@@ -211,11 +215,12 @@ pub(crate) fn write_index(
         }
         Record::CheckpointEnd { records }.encode(&mut out.buf);
         out.flush(true)?;
-        Ok((out.at, nq, nm, relocations, files, bodies_end))
+        Ok((out.at, nq, nm, relocations, usage, bodies_end))
     })();
     match result {
-        Ok((bytes, queues, messages, relocations, files, bodies_end)) => {
-            Ok(Index { start_segment, file, tmp, bytes, queues, messages, relocations, bodies_end, files })
+        Ok((bytes, queues, messages, relocations, usage, bodies_end)) => {
+            let files = usage.keys().copied().collect();
+            Ok(Index { start_segment, file, tmp, bytes, queues, messages, relocations, bodies_end, files, usage })
         }
         Err(e) => {
             drop(file);
@@ -279,6 +284,7 @@ pub(crate) fn finish(io: &dyn Io, dir: &Path, index: Index, bodies: &Bodies, can
             body_bytes_moved: index.bodies_end.saturating_sub(FILE_HEADER_BYTES as u64) * u64::from(moved > 0),
             relocations: index.relocations,
             files: index.files,
+            usage: index.usage,
         }),
         Err(e) => {
             drop(index.file);

@@ -140,24 +140,34 @@
 //! than log); every `checkpoint_every_records` records (250,000, or a
 //! quarter of the last index's messages if more: restart replays each
 //! record, and 256 MiB of small receive and delete records took over 10 s to
-//! replay in the soak test); and on `LogStore::checkpoint`, the engine writes an *index* of the live state: under the epoch lock the pipe
+//! replay in the soak test). The "if more" terms follow the backlog down:
+//! once the base trigger is passed, the checkpointer counts the messages
+//! stored every `limits::LIVE_RECHECK` (2 s) and scales the last index's
+//! figures to them, so a drain is not replayed on top of the peak's index
+//! (the one-hour soak restarted in 6 s with 0.8 M messages left of 3.4 M).
+//! And on `LogStore::checkpoint`. The engine writes an *index* of the live state: under the epoch lock the pipe
 //! rolls to segment N and every queue, message state and body *handle* is
 //! encoded straight into `checkpoint/N.ckpt.tmp` (nothing is cloned, so the
 //! freeze costs encoding and page-cache writes, and no memory in proportion
 //! to the backlog). Bodies stay where they are, except in files whose live
 //! bytes were under half their size (`limits::COMPACT_BELOW_LIVE_DIVISOR`)
-//! when the previous checkpoint counted them (its pass over every handle,
-//! reused so the freeze makes one pass less):
+//! when the previous checkpoint counted them (its index pass counts the
+//! bytes each file holds for live messages, reused so the freeze makes one
+//! pass less):
 //! those bodies get a place in `checkpoint/N.bodies` and are copied there
 //! after the freeze (read through their handles, CRC checked). Before the
 //! index may become visible, everything appended before the freeze is
 //! written (a pipe barrier) and every segment it points into is fsynced (a
 //! failure is fail-stop, as for the writer's own fsyncs); then the bodies
 //! file is fsynced and renamed, then the index (directory fsynced after
-//! each), so a visible index always has its bodies. Then, under the epoch
-//! lock again, every live handle that was moved is repointed (found by queue
-//! and sequence number, and only if it is still the handle moved;
-//! `checkpoint::Relocation`, 40 bytes per moved body), and old files are
+//! each), so a visible index always has its bodies. Then, if bodies were
+//! moved, under the epoch lock again, every live handle that was moved is
+//! repointed (found by queue and sequence number, and only if it is still
+//! the handle moved; `checkpoint::Relocation`, 40 bytes per moved body; the
+//! file of one not repointed, moved to another queue meanwhile, stays
+//! referenced). Nothing else changes a handle, so the files live handles
+//! point into are the index's plus those, with no second pass over every
+//! message under the freeze. Then old files are
 //! pruned: checkpoints beyond the two newest, segments below the older
 //! kept checkpoint, and bodies files — but never a segment or bodies file a
 //! live handle or a kept checkpoint points into (the store remembers each

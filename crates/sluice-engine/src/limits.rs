@@ -45,6 +45,11 @@ pub const CHECKPOINT_EVERY_RECORDS_DEFAULT: u64 = 250_000;
 /// for a few records each.
 pub const INDEX_MESSAGES_PER_LOG_RECORD: u64 = 4;
 
+/// While only the last index's size holds an automatic checkpoint back, the
+/// checkpointer counts the messages stored this often: a drain shrinks the
+/// next index, so the triggers scaled by the last one shrink with it.
+pub const LIVE_RECHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How long the log must have taken no append before the checkpointer
 /// checks whether an idle-time checkpoint would give disk space back (R20:
 /// disk returns to within 2× live data after load stops).

@@ -30,7 +30,7 @@
 
 use crate::codec::{encode_file_header, FILE_HEADER_BYTES, SEGMENT_MAGIC};
 use crate::io::{is_no_space, write_all_at, Io, IoFile};
-use crate::limits::{INDEX_MESSAGES_PER_LOG_RECORD, LOG_BYTES_PER_INDEX_BYTE, PENDING_BYTES_MAX};
+use crate::limits::{INDEX_MESSAGES_PER_LOG_RECORD, LIVE_RECHECK, LOG_BYTES_PER_INDEX_BYTE, PENDING_BYTES_MAX};
 use crate::record::Record;
 use crate::FsyncPolicy;
 use crate::limits::{PIPE_BUFFER_BYTES_INITIAL, PIPE_SPARE_BUFFERS, PIPE_SPARE_BUFFER_BYTES_MAX};
@@ -423,9 +423,17 @@ impl Pipe {
     /// after something was appended, or the store closes. Quiet, not silent:
     /// a trickle of writes (a few messages a second) would otherwise keep
     /// the disk of a drained backlog for hours, until the next size trigger.
-    pub fn wait_checkpoint_work(&self, idle_after: Option<Duration>, quiet_bytes: u64) -> CheckpointWork {
+    ///
+    /// While the log since the last checkpoint is past the base triggers
+    /// (`checkpoint_every`, `every_records`) but not past the ones scaled by
+    /// the last index, it asks `live_messages` every `LIVE_RECHECK` how many
+    /// messages are stored now: a drain shrinks the next index (and the
+    /// checkpoint's cost), and the scaled triggers shrink with it, so
+    /// restart does not replay a whole drain on top of the peak's index.
+    pub fn wait_checkpoint_work(&self, idle_after: Option<Duration>, quiet_bytes: u64, live_messages: &dyn Fn() -> u64) -> CheckpointWork {
         let mut st = self.st.lock();
         let mut seen = self.counters.bytes.load(Ordering::Relaxed);
+        let mut period_end = idle_after.map(|d| Instant::now() + d);
         loop {
             if st.closing {
                 return CheckpointWork::Close;
@@ -434,19 +442,56 @@ impl Pipe {
             if st.checkpoint_requested && healthy {
                 return CheckpointWork::Due;
             }
-            let Some(idle_after) = idle_after else {
-                self.ckpt_cv.wait(&mut st);
+            // The writer wakes this thread only when a checkpoint is due, so
+            // it looks at the triggers itself every `LIVE_RECHECK`.
+            let recheck_at = Instant::now() + LIVE_RECHECK;
+            let deadline = period_end.map_or(recheck_at, |p| p.min(recheck_at));
+            if !self.ckpt_cv.wait_until(&mut st, deadline).timed_out() {
                 continue;
-            };
-            if self.ckpt_cv.wait_for(&mut st, idle_after).timed_out() {
-                let bytes = self.counters.bytes.load(Ordering::Relaxed);
-                let quiet = bytes.saturating_sub(seen) < quiet_bytes;
-                if quiet && healthy && !st.closing && !st.checkpoint_requested && st.appended != st.idle_handled {
-                    return CheckpointWork::Idle { appended: st.appended };
+            }
+            if self.past_base_triggers(&st) {
+                let n = parking_lot::MutexGuard::unlocked(&mut st, live_messages);
+                if n < st.last_index_messages {
+                    let scaled = u128::from(st.last_index_bytes) * u128::from(n) / u128::from(st.last_index_messages);
+                    st.last_index_bytes = scaled as u64;
+                    st.last_index_messages = n;
                 }
-                seen = bytes;
+                if self.due(&st) && healthy && !st.checkpoint_requested {
+                    st.checkpoint_requested = true;
+                    return CheckpointWork::Due;
+                }
+            }
+            if let (Some(p), Some(idle_after)) = (period_end, idle_after) {
+                if Instant::now() >= p {
+                    let bytes = self.counters.bytes.load(Ordering::Relaxed);
+                    let quiet = bytes.saturating_sub(seen) < quiet_bytes;
+                    if quiet && healthy && !st.closing && !st.checkpoint_requested && st.appended != st.idle_handled {
+                        return CheckpointWork::Idle { appended: st.appended };
+                    }
+                    seen = bytes;
+                    period_end = Some(Instant::now() + idle_after);
+                }
             }
         }
+    }
+
+    /// Whether an automatic checkpoint is due: `checkpoint_every` bytes (at
+    /// least `LOG_BYTES_PER_INDEX_BYTE` times the last index) or
+    /// `every_records` records (at least the last index's messages /
+    /// `INDEX_MESSAGES_PER_LOG_RECORD`) since the last one.
+    fn due(&self, st: &PipeState) -> bool {
+        let every = self.checkpoint_every.map(|n| n.max(st.last_index_bytes.saturating_mul(LOG_BYTES_PER_INDEX_BYTE)));
+        let every_records = st.every_records.map(|n| n.max(st.last_index_messages / INDEX_MESSAGES_PER_LOG_RECORD));
+        self.checkpoint_every.is_some()
+            && (every.is_some_and(|n| st.since_checkpoint >= n) || every_records.is_some_and(|n| st.records_since_checkpoint >= n))
+    }
+
+    /// Past a base trigger but not (yet) due: only the last index's size
+    /// holds the checkpoint back.
+    fn past_base_triggers(&self, st: &PipeState) -> bool {
+        let bytes = self.checkpoint_every.is_some_and(|n| st.since_checkpoint >= n);
+        let records = self.checkpoint_every.is_some() && st.every_records.is_some_and(|n| st.records_since_checkpoint >= n);
+        (bytes || records) && !st.checkpoint_requested && st.last_index_messages > 0
     }
 
     /// A checkpoint wrote an index of `bytes`: the next one waits for at
@@ -689,11 +734,7 @@ impl Writer {
                 let _ = w.send(Ok(()));
             }
         }
-        let every = self.pipe.checkpoint_every.map(|n| n.max(st.last_index_bytes.saturating_mul(LOG_BYTES_PER_INDEX_BYTE)));
-        let every_records = st.every_records.map(|n| n.max(st.last_index_messages / INDEX_MESSAGES_PER_LOG_RECORD));
-        let due = self.pipe.checkpoint_every.is_some()
-            && (every.is_some_and(|n| st.since_checkpoint >= n) || every_records.is_some_and(|n| st.records_since_checkpoint >= n))
-            && !st.checkpoint_requested;
+        let due = self.pipe.due(&st) && !st.checkpoint_requested;
         if due {
             st.checkpoint_requested = true;
         }

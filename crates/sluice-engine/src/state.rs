@@ -11,7 +11,7 @@
 use crate::record::{Record, Transfer, TransferMode};
 use parking_lot::{Mutex, RwLock};
 use crate::bodies::{Bodies, CHECKPOINT_FILE_BIT};
-use sluice_store::queue_core::{CoreMessage, DedupEntry, MessageState, Payload, QueueCore};
+use sluice_store::queue_core::{BodyRef, CoreMessage, DedupEntry, MessageState, Payload, QueueCore};
 use sluice_store::{MoveTask, QueueId, QueueInfo, QueueName, StoredMessage};
 use std::collections::{BTreeMap, HashMap};
 
@@ -126,8 +126,7 @@ impl Catalog {
         for slot in self.slots.values() {
             slot.core.lock().q.for_each_payload_mut(|p| {
                 if let Payload::Stored(r) = p {
-                    let rest = if r.file & CHECKPOINT_FILE_BIT == 0 { MESSAGE_IN_SEGMENT_BYTES } else { 0 };
-                    *files.entry(r.file).or_default() += u64::from(r.len) + rest;
+                    *files.entry(r.file).or_default() += usage_bytes(r);
                 }
             });
         }
@@ -392,6 +391,12 @@ impl Catalog {
             move_tasks: self.move_tasks.clone(),
         }
     }
+}
+
+/// What a live message counts in its file for `Catalog::file_usage`.
+pub(crate) fn usage_bytes(r: &BodyRef) -> u64 {
+    let rest = if r.file & CHECKPOINT_FILE_BIT == 0 { MESSAGE_IN_SEGMENT_BYTES } else { 0 };
+    u64::from(r.len) + rest
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use crate::limits::{
 use crate::pipe::{CheckpointWork, Health, Pipe, Writer};
 use crate::record::{message_bytes, Record, Transfer, TransferMode};
 use crate::recovery::{checkpoint_name, list, prune, recover, RecoveryReport, CHECKPOINT_DIR, LOG_DIR};
-use crate::state::{transform, Catalog, Slot, SlotCore, StateDump};
+use crate::state::{transform, usage_bytes, Catalog, Slot, SlotCore, StateDump};
 use crate::{LogOptions, LogStats};
 use async_trait::async_trait;
 use parking_lot::{Mutex, MutexGuard, RwLock};
@@ -146,7 +146,8 @@ impl LogStore {
             let inner2 = inner.clone();
             let (idle_after, quiet_bytes) = (opts.idle_checkpoint_after, opts.quiet_log_bytes);
             let spawned = std::thread::Builder::new().name("sluice-checkpoint".into()).spawn(move || loop {
-                match inner2.pipe.wait_checkpoint_work(idle_after, quiet_bytes) {
+                let live = || inner2.catalog.read().slots.values().map(|s| s.core.lock().q.len() as u64).sum();
+                match inner2.pipe.wait_checkpoint_work(idle_after, quiet_bytes, &live) {
                     CheckpointWork::Due => {
                         if let Err(e) = inner2.checkpoint() {
                             tracing::warn!(target: "sluice_engine", "automatic checkpoint failed: {e}");
@@ -474,29 +475,41 @@ impl Inner {
         // moved or renumbered since keeps its handle, and its file is kept
         // (below) until a later checkpoint moves it. Messages sent since the
         // snapshot point into segments the prune keeps (>= start_segment).
+        // Nothing else changes a handle, so the files live handles point
+        // into are those the index counted plus the files of handles not
+        // repointed: no second pass over every message (it took a further
+        // 0.13 s of freeze per million messages). A message deleted since the
+        // snapshot keeps its file one checkpoint longer at most.
         let this_file = checkpoint_file(start_segment);
-        let referenced = {
+        let mut usage = written.usage;
+        if written.relocations.iter().any(|(_, moved)| !moved.is_empty()) {
             let repoint_started = Instant::now();
             let _e = self.epoch.write();
             let c = self.catalog.read();
             for (qid, moved) in &written.relocations {
-                let Some(slot) = c.slots.get(qid) else { continue };
-                let mut core = slot.core.lock();
+                let slot = c.slots.get(qid);
+                let mut core = slot.map(|s| s.core.lock());
                 for r in moved {
-                    let Some(Payload::Stored(now)) = core.q.get(r.seq).map(|m| m.payload.clone()) else { continue };
-                    if now == r.old {
-                        core.q.set_payload(r.seq, Payload::Stored(BodyRef { file: this_file, offset: r.new_offset, ..r.old }));
+                    let now = core.as_ref().and_then(|core| match core.q.get(r.seq).map(|m| &m.payload) {
+                        Some(Payload::Stored(now)) => Some(*now),
+                        _ => None,
+                    });
+                    match (now, core.as_mut()) {
+                        (Some(now), Some(core)) if now == r.old => {
+                            core.q.set_payload(r.seq, Payload::Stored(BodyRef { file: this_file, offset: r.new_offset, ..r.old }));
+                        }
+                        // Still pointing where it was (moved to another queue or
+                        // renumbered since), or gone: keep its old file.
+                        _ => *usage.entry(r.old.file).or_default() += usage_bytes(&r.old),
                     }
                 }
             }
-            // Every file a live handle still points into; prune keeps them.
-            let usage = c.file_usage();
-            *self.live_at_checkpoint.lock() = (usage.values().sum(), written.messages);
-            let referenced: HashSet<u32> = usage.keys().copied().collect();
-            *self.file_usage.lock() = (start_segment, usage);
             freeze += repoint_started.elapsed();
-            referenced
-        };
+        }
+        *self.live_at_checkpoint.lock() = (usage.values().sum(), written.messages);
+        // Every file a live handle may still point into; prune keeps them.
+        let referenced: HashSet<u32> = usage.keys().copied().collect();
+        *self.file_usage.lock() = (start_segment, usage);
         let (bodies_moved, body_bytes_moved) = (written.bodies_moved, written.body_bytes_moved);
         drop(written.relocations);
         let mut kept = self.ckpt_files.lock();

@@ -449,6 +449,35 @@ async fn given_many_small_records_automatic_checkpoints_should_bound_what_restar
     assert_eq!(receive_all(&store, q, T0 + 1).await, (0..100).collect::<Vec<_>>());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_drained_backlog_automatic_checkpoints_should_not_wait_for_the_peak_index() {
+    // Found by the one-hour soak: after a peak of 3.4 M messages the records
+    // trigger waited for a quarter of the peak index's messages, so restarts
+    // during the drain loaded the peak index and replayed the drain (6 s
+    // with 0.8 M messages left). The triggers now shrink with the backlog.
+    let fs = FaultIo::new();
+    let opts = LogOptions { checkpoint_every_bytes: Some(1 << 40), checkpoint_every_records: Some(100), idle_checkpoint_after: None, ..no_cache(&fs) };
+    let store = LogStore::open(&data_dir(), opts).unwrap();
+    let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+    send_range(&store, q, 0..4000).await;
+    let peak = store.checkpoint().await.unwrap();
+    assert_eq!(peak.messages, 4000);
+    let before = store.stats();
+    // About 760 records: receives, deletes of 3,600, visibility of the rest;
+    // under the peak's records trigger (4,000 / 4 = 1,000).
+    delete_where(&store, q, T0, |id| id < 3600).await;
+    let records = store.stats().records - before.records;
+    assert!(records > 100 && records < 1000, "{records} records");
+    wait_until(|| store.stats().checkpoints > before.checkpoints).await;
+    assert!(store.stats().checkpoints > before.checkpoints, "a checkpoint after the drain: {:?}", store.stats());
+    store.close().await.unwrap();
+    drop(store);
+    let store = open_no_cache(&fs);
+    let replayed = store.recovery_report().records_replayed;
+    assert!(replayed < 100, "restart replayed {replayed} records");
+    assert_eq!(receive_all(&store, q, T0 + 1).await, (3600..4000).collect::<Vec<_>>());
+}
+
 #[tokio::test]
 async fn given_expired_deduplication_entries_a_checkpoint_should_not_carry_them() {
     // Found by the one-hour soak: a drained FIFO queue's indexes were 40 MB
@@ -520,4 +549,53 @@ async fn given_a_trickle_of_writes_after_the_load_idle_checkpoints_should_still_
     drop(store);
     let store = open_no_cache(&fs);
     assert_eq!(receive_all(&store, q, T0 + 1).await, Vec::<u128>::new());
+}
+
+/// R5: a checkpoint moves the survivors of mostly dead segments into its
+/// bodies file and repoints their handles at the end; a message dead-lettered
+/// (so renumbered in another queue, with its handle unchanged) while the
+/// checkpoint is between its snapshot and that repoint is not repointed, and
+/// the segment its handle still points into must outlive this checkpoint's
+/// prune and the next ones' (the repoint keeps the files of handles it
+/// skipped, the older kept checkpoint still points there, and the next
+/// index counts the handle).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_dead_letter_move_during_a_checkpoint_the_moved_bodies_should_stay_readable() {
+    let fs = FaultIo::new();
+    // `never`: the log's own writes need no fsync, so pausing fsyncs holds
+    // only the checkpoint (after its snapshot, at its first fsync).
+    let o = LogOptions { fsync: sluice_engine::FsyncPolicy::Never, ..no_cache(&fs) };
+    let store = LogStore::open(&data_dir(), o.clone()).unwrap();
+    let dlq = create(store.as_ref(), "dlq", QueueConfig::default()).await;
+    let config = QueueConfig { redrive: Some(Redrive { dead_letter_target: dlq.name.clone(), max_receive_count: 1 }), ..QueueConfig::default() };
+    let q = create(store.as_ref(), "q", config).await.id;
+    send_range(&store, q, 0..200).await;
+    delete_where(&store, q, T0, |id| id % 20 != 0).await;
+    // The first checkpoint counts the mostly dead segments, the next one
+    // moves their survivors.
+    store.checkpoint().await.unwrap();
+    create(store.as_ref(), "something-to-log", QueueConfig::default()).await;
+    // `delete_where` received each survivor once and made it visible again:
+    // the next receive dead-letters it.
+
+    fs.pause_fsyncs(true);
+    let ck = { let s = store.clone(); tokio::task::spawn_blocking(move || s.checkpoint_blocking()) };
+    wait_until(|| fs.fsyncs_blocked() > 0).await;
+    let mover = { let s = store.clone(); tokio::spawn(async move { s.receive(q, params(10, 30), T0 + 2).await }) };
+    wait_until(|| store.dump(T0 + 2).queues.iter().any(|d| d.info.id == dlq.id && d.messages.len() == 10)).await;
+    fs.pause_fsyncs(false);
+    let c = ck.await.unwrap().unwrap();
+    assert!(c.bodies_moved >= 10, "the survivors were moved at the snapshot: {c:?}");
+    assert!(mover.await.unwrap().unwrap().messages.is_empty(), "all ten were dead-lettered");
+    // Later checkpoints (nothing new to move) prune what nothing points at.
+    for i in 0..2 {
+        create(store.as_ref(), &format!("t{i}"), QueueConfig::default()).await;
+        store.checkpoint().await.unwrap();
+    }
+    let expected: Vec<u128> = (0..200).filter(|i| i % 20 == 0).collect();
+    assert_eq!(receive_all(&store, dlq.id, T0 + 3).await, expected);
+    store.close().await.unwrap();
+    drop(store);
+    let store = LogStore::open(&data_dir(), o).unwrap();
+    assert_eq!(receive_all(&store, dlq.id, T0 + 4).await, expected);
 }

@@ -243,7 +243,7 @@ async fn redrive_policy(sqs: &Sqs, source: &QueueName, region: &str, fifo: bool,
     let obj = p.as_object().ok_or_else(|| invalid("Redrive policy is not a valid JSON map."))?;
     for k in obj.keys() {
         if k != "deadLetterTargetArn" && k != "maxReceiveCount" {
-            return Err(invalid(&format!("Only following attributes are supported: [deadLetterTargetArn, maxReceiveCount].")));
+            return Err(invalid("Only following attributes are supported: [deadLetterTargetArn, maxReceiveCount]."));
         }
     }
     let arn = obj

@@ -359,7 +359,7 @@ impl Store for MemoryStore {
     async fn list_move_tasks(&self, source_arn: &str) -> Result<Vec<MoveTask>, StoreError> {
         let c = self.catalog.read();
         let mut v: Vec<MoveTask> = c.move_tasks.iter().filter(|t| t.source_arn == source_arn).cloned().collect();
-        v.sort_by(|a, b| b.started_ms.cmp(&a.started_ms));
+        v.sort_by_key(|t| std::cmp::Reverse(t.started_ms));
         Ok(v)
     }
 

@@ -282,8 +282,8 @@ impl MessageTable {
         self.0.is_empty()
     }
 
-    fn get(&self, seq: &u64) -> Option<&Box<CoreMessage>> {
-        self.0.find(seq_hash(*seq), |m| m.seq == *seq)
+    fn get(&self, seq: &u64) -> Option<&CoreMessage> {
+        self.0.find(seq_hash(*seq), |m| m.seq == *seq).map(|m| &**m)
     }
 
     fn get_mut(&mut self, seq: &u64) -> Option<&mut Box<CoreMessage>> {
@@ -340,7 +340,7 @@ impl QueueCore {
 
     /// A stored message.
     pub fn get(&self, seq: u64) -> Option<&CoreMessage> {
-        self.messages.get(&seq).map(|m| &**m)
+        self.messages.get(&seq)
     }
 
     /// Builds a new message with the next sequence number (not yet inserted).
@@ -684,7 +684,7 @@ impl QueueCore {
 
     /// Checks a receipt against the message it names.
     pub fn check_receipt(&self, r: Receipt) -> Result<&CoreMessage, DeleteOutcome> {
-        let m = self.messages.get(&r.sequence_number).map(|m| &**m).ok_or(DeleteOutcome::Gone)?;
+        let m = self.messages.get(&r.sequence_number).ok_or(DeleteOutcome::Gone)?;
         if m.receive_count != r.generation {
             return Err(DeleteOutcome::Stale);
         }

@@ -46,20 +46,20 @@ struct Expect {
 }
 
 fn expect(i: usize) -> Expect {
-    let fifo = i % 4 == 0;
+    let fifo = i.is_multiple_of(4);
     let name = if fifo { format!("r17-{i:05}.fifo") } else { format!("r17-{i:05}") };
     let mut attributes = Vec::new();
     if fifo {
         attributes.push(("FifoQueue", "true".to_string()));
     }
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         attributes.push(("VisibilityTimeout", (i % 43_200).to_string()));
         // Long enough that no message expires while the test runs.
         attributes.push(("MessageRetentionPeriod", (3_600 + i % 1_000).to_string()));
         attributes.push(("DelaySeconds", "0".to_string()));
     }
-    let tags = if i % 7 == 0 { vec![("team".to_string(), format!("t{}", i % 13)), ("idx".to_string(), i.to_string())] } else { vec![] };
-    Expect { name, fifo, attributes, tags, message: i % 25 == 0 }
+    let tags = if i.is_multiple_of(7) { vec![("team".to_string(), format!("t{}", i % 13)), ("idx".to_string(), i.to_string())] } else { vec![] };
+    Expect { name, fifo, attributes, tags, message: i.is_multiple_of(25) }
 }
 
 /// Runs `f(i)` for every `i < n`, `PARALLEL` at a time.

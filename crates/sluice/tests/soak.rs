@@ -306,7 +306,7 @@ impl Ledger {
             .iter()
             .filter_map(|(g, last)| {
                 let seen = self.fifo_seen.get(g).copied();
-                (!seen.is_some_and(|s| s >= *last)).then(|| format!("group {g} acked up to {last}, delivered up to {seen:?}"))
+                seen.is_none_or(|s| s < *last).then(|| format!("group {g} acked up to {last}, delivered up to {seen:?}"))
             })
             .collect()
     }
@@ -777,9 +777,7 @@ fn checkpoint_files(dir: &Path) -> Vec<String> {
 /// Size of the newest checkpoint index in the data directory (0 if none).
 fn newest_index_bytes(dir: &Path) -> u64 {
     checkpoint_files(dir)
-        .iter()
-        .filter(|n| n.ends_with(".ckpt"))
-        .next_back()
+        .iter().rfind(|n| n.ends_with(".ckpt"))
         .and_then(|n| std::fs::metadata(dir.join("checkpoint").join(n)).ok())
         .map_or(0, |m| m.len())
 }

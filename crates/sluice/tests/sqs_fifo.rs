@@ -98,7 +98,7 @@ async fn hundred_groups_ten_consumers_with_redeliveries_keep_per_group_order() {
                 }
                 empty_in_a_row = 0;
                 for (k, m) in msgs.iter().enumerate() {
-                    if rng.next() % 10 == 0 {
+                    if rng.next().is_multiple_of(10) {
                         // Simulated failure: this and the rest of the batch become visible again.
                         for rest in &msgs[k..] {
                             c.change_message_visibility()

@@ -215,9 +215,9 @@ struct Group {
     visible: BTreeSet<u64>,
     /// Messages of the group in flight.
     inflight: BTreeSet<u64>,
-    /// Its key in `QueueCore::tenants` while it has visible messages.
+    /// Its key in `tenants` (in the queue's `Extra`) while it has visible messages.
     key: Option<(u32, u64)>,
-    /// Its key in `QueueCore::fifo_ready` while its oldest visible message
+    /// Its key in `fifo_ready` (in the queue's `Extra`) while its oldest visible message
     /// precedes every message of the group in flight.
     ready: Option<u64>,
 }
@@ -249,15 +249,63 @@ pub struct QueueCore {
     next_seq: u64,
     messages: MessageTable,
     ungrouped: BTreeSet<u64>,
-    groups: HashMap<Arc<str>, Group>,
-    tenants: BTreeSet<(u32, u64, Arc<str>)>,
-    fifo_ready: BTreeSet<(u64, Arc<str>)>,
     visible_count: usize,
     delayed: BTreeSet<(u64, u64)>,
     inflight: BTreeSet<(u64, u64)>,
+    /// Message groups, deduplication and receive attempts: allocated on
+    /// first use, so a standard queue without groups carries 8 bytes for
+    /// them, not six empty collections (224 bytes; RELIABILITY.md R17).
+    x: Option<Box<Extra>>,
+}
+
+/// The parts of a `QueueCore` only FIFO queues and grouped messages use.
+#[derive(Debug, Default)]
+struct Extra {
+    groups: HashMap<Arc<str>, Group>,
+    tenants: BTreeSet<(u32, u64, Arc<str>)>,
+    fifo_ready: BTreeSet<(u64, Arc<str>)>,
     dedup: HashMap<String, DedupEntry>,
     dedup_expiry: VecDeque<(u64, String)>,
     attempts: HashMap<String, (Vec<Receipt>, u64)>,
+}
+
+impl Extra {
+    /// Re-files a group in `tenants` and `fifo_ready` after its visible set
+    /// or its in-flight set changed.
+    fn refile(&mut self, g: &str) {
+        let Some((name, group)) = self.groups.get_key_value(g) else { return };
+        let name = name.clone();
+        let (old_key, old_ready) = (group.key, group.ready);
+        let head = group.visible.first().copied();
+        let new_key = head.map(|h| (group.inflight.len() as u32, h));
+        // AWS blocks only the messages that come after one in flight: a
+        // group's head is deliverable when it precedes all its in-flight ones.
+        let new_ready = head.filter(|h| group.inflight.first().is_none_or(|f| h < f));
+        let empty = group.visible.is_empty() && group.inflight.is_empty();
+        if old_key != new_key {
+            if let Some((i, h)) = old_key {
+                self.tenants.remove(&(i, h, name.clone()));
+            }
+            if let Some((i, h)) = new_key {
+                self.tenants.insert((i, h, name.clone()));
+            }
+        }
+        if old_ready != new_ready {
+            if let Some(h) = old_ready {
+                self.fifo_ready.remove(&(h, name.clone()));
+            }
+            if let Some(h) = new_ready {
+                self.fifo_ready.insert((h, name.clone()));
+            }
+        }
+        if empty {
+            self.groups.remove(g);
+        } else if let Some(gr) = self.groups.get_mut(g) {
+            gr.key = new_key;
+            gr.ready = new_ready;
+        }
+    }
+
 }
 
 /// The messages of a queue by sequence number: a hash table of boxes keyed
@@ -369,7 +417,7 @@ impl QueueCore {
     /// The shared name of group `g`: the group index's key when the group
     /// exists, so that its messages share one allocation.
     pub fn intern_group(&self, g: &str) -> Arc<str> {
-        match self.groups.get_key_value(g) {
+        match self.x.as_ref().and_then(|x| x.groups.get_key_value(g)) {
             Some((k, _)) => k.clone(),
             None => Arc::from(g),
         }
@@ -417,42 +465,12 @@ impl QueueCore {
     }
 
     fn group_mut(&mut self, g: &Arc<str>) -> &mut Group {
-        self.groups.entry(g.clone()).or_default()
+        self.x.get_or_insert_with(Box::default).groups.entry(g.clone()).or_default()
     }
 
-    /// Re-files a group in `tenants` and `fifo_ready` after its visible set
-    /// or its in-flight set changed.
     fn refile(&mut self, g: &str) {
-        let Some((name, group)) = self.groups.get_key_value(g) else { return };
-        let name = name.clone();
-        let (old_key, old_ready) = (group.key, group.ready);
-        let head = group.visible.first().copied();
-        let new_key = head.map(|h| (group.inflight.len() as u32, h));
-        // AWS blocks only the messages that come after one in flight: a
-        // group's head is deliverable when it precedes all its in-flight ones.
-        let new_ready = head.filter(|h| group.inflight.first().is_none_or(|f| h < f));
-        let empty = group.visible.is_empty() && group.inflight.is_empty();
-        if old_key != new_key {
-            if let Some((i, h)) = old_key {
-                self.tenants.remove(&(i, h, name.clone()));
-            }
-            if let Some((i, h)) = new_key {
-                self.tenants.insert((i, h, name.clone()));
-            }
-        }
-        if old_ready != new_ready {
-            if let Some(h) = old_ready {
-                self.fifo_ready.remove(&(h, name.clone()));
-            }
-            if let Some(h) = new_ready {
-                self.fifo_ready.insert((h, name.clone()));
-            }
-        }
-        if empty {
-            self.groups.remove(g);
-        } else if let Some(gr) = self.groups.get_mut(g) {
-            gr.key = new_key;
-            gr.ready = new_ready;
+        if let Some(x) = self.x.as_mut() {
+            x.refile(g);
         }
     }
 
@@ -489,7 +507,7 @@ impl QueueCore {
                 let removed = match group {
                     None => self.ungrouped.remove(&seq),
                     Some(g) => {
-                        let r = self.groups.get_mut(g).is_some_and(|gr| gr.visible.remove(&seq));
+                        let r = self.x.as_mut().and_then(|x| x.groups.get_mut(g)).is_some_and(|gr| gr.visible.remove(&seq));
                         self.refile(g);
                         r
                     }
@@ -504,7 +522,7 @@ impl QueueCore {
             MessageState::Inflight { until_ms } => {
                 if self.inflight.remove(&(until_ms, seq)) {
                     if let Some(g) = group {
-                        if let Some(gr) = self.groups.get_mut(g) {
+                        if let Some(gr) = self.x.as_mut().and_then(|x| x.groups.get_mut(g)) {
                             gr.inflight.remove(&seq);
                         }
                         self.refile(g);
@@ -552,13 +570,13 @@ impl QueueCore {
     fn pick(&self, fifo: bool) -> Option<u64> {
         let ungrouped = self.ungrouped.first().map(|&s| (0u32, s));
         if fifo {
-            let t = self.fifo_ready.first().map(|(h, _)| *h);
+            let t = self.x.as_ref().and_then(|x| x.fifo_ready.first()).map(|(h, _)| *h);
             return match (t, ungrouped.map(|(_, s)| s)) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
         }
-        let tenant = self.tenants.first().map(|(i, h, _)| (*i, *h));
+        let tenant = self.x.as_ref().and_then(|x| x.tenants.first()).map(|(i, h, _)| (*i, *h));
         match (ungrouped, tenant) {
             (Some(a), Some(b)) => Some(a.min(b).1),
             (a, b) => a.or(b).map(|x| x.1),
@@ -568,12 +586,12 @@ impl QueueCore {
     /// FIFO: the next message of `group` within the batch, if it still
     /// precedes `limit` (the group's oldest message in flight before the batch).
     fn next_in_group(&self, group: &str, limit: u64) -> Option<u64> {
-        self.groups.get(group)?.visible.first().copied().filter(|s| *s < limit)
+        self.x.as_ref()?.groups.get(group)?.visible.first().copied().filter(|s| *s < limit)
     }
 
     /// FIFO: the group's oldest in-flight sequence number (u64::MAX if none).
     fn inflight_floor(&self, group: Option<&str>) -> u64 {
-        group.and_then(|g| self.groups.get(g)).and_then(|g| g.inflight.first().copied()).unwrap_or(u64::MAX)
+        group.and_then(|g| self.x.as_ref()?.groups.get(g)).and_then(|g| g.inflight.first().copied()).unwrap_or(u64::MAX)
     }
 
     /// Receives up to `rules.max` visible messages.
@@ -589,9 +607,11 @@ impl QueueCore {
         let until_ms = now_ms + u64::from(rules.visibility_timeout_secs) * 1000;
         let mut out = CoreReceive { until_ms, ..Default::default() };
         if rules.fifo {
-            self.attempts.retain(|_, (_, exp)| *exp > now_ms);
+            if let Some(x) = self.x.as_mut() {
+                x.attempts.retain(|_, (_, exp)| *exp > now_ms);
+            }
             if let Some(id) = rules.attempt_id {
-                if let Some((receipts, _)) = self.attempts.get(id).cloned() {
+                if let Some((receipts, _)) = self.x.as_ref().and_then(|x| x.attempts.get(id).cloned()) {
                     let intact = receipts.iter().all(|r| {
                         self.messages.get(&r.sequence_number).is_some_and(|m| {
                             m.receive_count == r.generation && matches!(m.state, MessageState::Inflight { .. })
@@ -605,7 +625,9 @@ impl QueueCore {
                         out.retried = true;
                         return out;
                     }
-                    self.attempts.remove(id);
+                    if let Some(x) = self.x.as_mut() {
+                        x.attempts.remove(id);
+                    }
                 }
             }
         }
@@ -659,7 +681,7 @@ impl QueueCore {
                     .filter_map(|s| self.messages.get(s))
                     .map(|m| Receipt { sequence_number: m.seq, generation: m.receive_count })
                     .collect();
-                self.attempts.insert(id.to_string(), (receipts, now_ms + ATTEMPT_WINDOW_MS));
+                self.x.get_or_insert_with(Box::default).attempts.insert(id.to_string(), (receipts, now_ms + ATTEMPT_WINDOW_MS));
             }
         }
         out
@@ -747,18 +769,13 @@ impl QueueCore {
     /// Removes every message and forgets the deduplication history, as AWS
     /// does on PurgeQueue.
     pub fn purge(&mut self) -> usize {
-        self.dedup.clear();
-        self.dedup_expiry.clear();
+        self.x = None;
         let n = self.messages.len();
         self.messages.clear();
         self.ungrouped.clear();
-        self.groups.clear();
-        self.tenants.clear();
-        self.fifo_ready.clear();
         self.visible_count = 0;
         self.delayed.clear();
         self.inflight.clear();
-        self.attempts.clear();
         n
     }
 
@@ -837,28 +854,31 @@ impl QueueCore {
 
     /// Looks a deduplication key up (FIFO), forgetting expired entries first.
     pub fn dedup_lookup(&mut self, key: &str, now_ms: u64) -> Option<DedupEntry> {
-        while let Some((exp, _)) = self.dedup_expiry.front() {
+        let x = self.x.as_mut()?;
+        while let Some((exp, _)) = x.dedup_expiry.front() {
             if *exp > now_ms {
                 break;
             }
-            if let Some((exp, k)) = self.dedup_expiry.pop_front() {
-                if self.dedup.get(&k).is_some_and(|e| e.expires_ms == exp) {
-                    self.dedup.remove(&k);
+            if let Some((exp, k)) = x.dedup_expiry.pop_front() {
+                if x.dedup.get(&k).is_some_and(|e| e.expires_ms == exp) {
+                    x.dedup.remove(&k);
                 }
             }
         }
-        self.dedup.get(key).copied().filter(|e| e.expires_ms > now_ms)
+        x.dedup.get(key).copied().filter(|e| e.expires_ms > now_ms)
     }
 
     /// Records a deduplication key (FIFO send, or its replay).
     pub fn dedup_register(&mut self, key: String, entry: DedupEntry) {
-        self.dedup_expiry.push_back((entry.expires_ms, key.clone()));
-        self.dedup.insert(key, entry);
+        let x = self.x.get_or_insert_with(Box::default);
+        x.dedup_expiry.push_back((entry.expires_ms, key.clone()));
+        x.dedup.insert(key, entry);
     }
 
     /// The live deduplication table (for checkpoints).
     pub fn dedup_entries(&self) -> Vec<(String, DedupEntry)> {
-        let mut v: Vec<_> = self.dedup.iter().map(|(k, e)| (k.clone(), *e)).collect();
+        let Some(x) = self.x.as_ref() else { return Vec::new() };
+        let mut v: Vec<_> = x.dedup.iter().map(|(k, e)| (k.clone(), *e)).collect();
         v.sort_by_key(|(_, e)| e.expires_ms);
         v
     }

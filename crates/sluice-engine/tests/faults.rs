@@ -443,6 +443,31 @@ async fn given_corrupted_checkpoint_should_fall_back_and_rebuild_without_loss() 
     assert!(matches!(&e, StoreError::Corrupt { file, .. } if file == &c5.file), "{e:?}");
 }
 
+#[tokio::test]
+async fn given_a_missing_segment_that_checkpointed_bodies_point_into_open_should_refuse_naming_it() {
+    // Bodies stay in their segments: a checkpoint of a growing backlog points
+    // into segments below it, which restart does not replay. One deleted by
+    // hand must stop the open, naming it, rather than leave handles to
+    // nothing (the files are gathered while the checkpoint is parsed).
+    let fs = FaultIo::new();
+    let s = open(&fs);
+    let q = create(s.as_ref(), "q", QueueConfig::default()).await;
+    for i in 0..200 {
+        s.send(q.id, vec![message(i)], T0).await.unwrap();
+    }
+    let c = s.checkpoint().await.unwrap();
+    assert_eq!(c.bodies_moved, 0);
+    s.close().await.unwrap();
+    drop(s);
+    let mut segs = segments(&fs);
+    segs.sort();
+    assert!(segs.len() > 2, "{segs:?}");
+    let first = segs[0].clone();
+    fs.as_io().remove(&first).unwrap();
+    let e = LogStore::open(&data_dir(), opts(&fs)).err().unwrap();
+    assert_eq!(e, StoreError::Corrupt { file: rel(&first), offset: 0 });
+}
+
 // ---------------------------------------------------------------- R12
 
 #[tokio::test]

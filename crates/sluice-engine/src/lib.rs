@@ -203,14 +203,21 @@
 //! handle points into must exist, or open fails with `Corrupt` naming it.
 //!
 //! # Restart time (measured, release, 1 KiB messages, one queue)
-//! 1 M messages: from the checkpoint 0.56–0.88 s reopened in the same
-//! process and 1.10–1.74 s in a fresh process (the figure a restarted
-//! server sees; target < 2 s: met), from the log alone 1.3–2.8 s (R11:
-//! < 10 s). The checkpoint is an 84 MB index (bodies stay in their
-//! segments), written with a 0.40 s freeze. 10 M messages: 18–19 s from the
-//! checkpoint (an 840 MB index), 14–28 s from the log alone; the freeze of
-//! a checkpoint is 7.5 s at that depth (encoding and writing the index under
-//! the epoch lock: writers wait; the figure to bring down next, by
+//! 1 M messages: from the checkpoint 0.51–0.59 s reopened in the same
+//! process and 0.66–0.69 s in a fresh process (the figure a restarted
+//! server sees; target < 2 s: met; 0.84–0.91 s before the checkpoint's
+//! files were gathered while parsing it), from the log alone 1.5–1.7 s
+//! (R11: < 10 s). The checkpoint is an 84 MB index (bodies stay in their
+//! segments), written with a 0.40–0.42 s freeze (0.62–0.66 s while the
+//! second freeze recounted every handle). 2 M: fresh process 1.08–1.46 s
+//! (was 1.94–2.35 s), freeze 0.75–0.89 s (was 1.09–1.50 s). 10 M messages:
+//! 14.1 s from the checkpoint in a fresh process (an 840 MB index; 16–19 s
+//! before), 17.7 s from the log alone; the freeze of a checkpoint is 6.0 s
+//! at that depth (7.5 s before; encoding and writing the index under the
+//! epoch lock: writers wait; three quarters of it is `pwrite` into fresh
+//! page cache, slow on this VM the first time guest memory is touched:
+//! `dd` wrote 1 GiB at 329 MB/s into never-used memory, 2.3–2.9 GB/s after;
+//! the figure to bring down next, by
 //! snapshotting queue by queue). Recovery decodes and checksums frames on a helper
 //! thread while the main thread rebuilds the index (`recovery::with_frames`),
 //! reusing one read buffer.

@@ -145,6 +145,9 @@
 //! stored every `limits::LIVE_RECHECK` (2 s) and scales the last index's
 //! figures to them, so a drain is not replayed on top of the peak's index
 //! (the one-hour soak restarted in 6 s with 0.8 M messages left of 3.4 M).
+//! What recovery replayed counts toward the triggers after a restart
+//! (`Pipe::carry_over`), and the loaded index is the "last index": a
+//! server killed more often than the triggers fire still checkpoints.
 //! A checkpoint also runs on `LogStore::checkpoint`. It writes an *index* of the live state: under the epoch lock the pipe
 //! rolls to segment N and every queue, message state and body *handle* is
 //! encoded straight into `checkpoint/N.ckpt.tmp` (nothing is cloned, so the

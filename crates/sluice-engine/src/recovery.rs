@@ -76,6 +76,10 @@ pub struct RecoveryReport {
     pub segments_replayed: u64,
     /// Records replayed from them.
     pub records_replayed: u64,
+    /// Bytes of log replayed (the valid part of each segment replayed).
+    pub bytes_replayed: u64,
+    /// Bytes and messages of the checkpoint index loaded, if any.
+    pub checkpoint_index: Option<(u64, u64)>,
     /// Messages live after recovery.
     pub messages: u64,
     /// A torn tail that was cut, if any.
@@ -534,6 +538,10 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
     let (base, mut catalog) = match chosen {
         Some((n, c, files)) => {
             checkpoint_files = Some((n, files));
+            let path = dir.join(CHECKPOINT_DIR).join(checkpoint_name(n));
+            let bytes = io.open(&path, false).and_then(|f| f.len()).unwrap_or(0);
+            let messages = c.slots.values().map(|s| s.core.lock().q.len() as u64).sum();
+            report.checkpoint_index = Some((bytes, messages));
             (n, c)
         }
         None => {
@@ -569,6 +577,11 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
         read_range(f.as_ref(), 0, len, &mut buf).map_err(|e| io_err(&format!("read {name}"), e))?;
         let end = scan_segment(&name, &buf, s, is_last, &mut catalog, &mut report.records_replayed)?;
         report.segments_replayed += 1;
+        report.bytes_replayed += match &end {
+            SegmentEnd::Clean { end, .. } => *end,
+            SegmentEnd::Torn { offset, .. } => *offset,
+            SegmentEnd::TornHeader => 0,
+        };
         let (valid_end, trusted, sealed, torn) = match end {
             SegmentEnd::Clean { end, trusted, sealed } => (end, trusted, sealed, false),
             SegmentEnd::TornHeader => {

@@ -116,6 +116,10 @@ impl LogStore {
         let recovered_time_floor_ms = rec.catalog.time_floor_ms;
         let pipe = Arc::new(Pipe::new(opts.fsync, opts.segment_bytes, opts.checkpoint_every_bytes, opts.enospc_retry, rec.next_segment));
         pipe.set_checkpoint_every_records(opts.checkpoint_every_records);
+        pipe.carry_over(rec.report.bytes_replayed, rec.report.records_replayed);
+        if let Some((bytes, messages)) = rec.report.checkpoint_index {
+            pipe.set_last_index(bytes, messages);
+        }
         let inner = Arc::new(Inner {
             bodies: Bodies::new(io.clone(), dir.to_path_buf(), pipe.clone(), opts.body_cache_bytes),
             io: io.clone(),

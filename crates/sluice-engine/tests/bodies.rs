@@ -399,7 +399,10 @@ async fn given_everything_deleted_idle_checkpoints_should_give_disk_back_then_st
     wait_until(|| store.stats().idle_periods > before.idle_periods).await;
     let after = store.stats();
     assert!(after.idle_periods > before.idle_periods, "an idle period passed: {after:?}");
-    assert_eq!(after.checkpoints, before.checkpoints, "nothing to give back, no checkpoint: {after:?}");
+    // Idle work only: the size trigger may still fire on its own (since the
+    // triggers follow the drained backlog down, a timed recheck can find the
+    // base trigger passed; CI saw one such checkpoint here).
+    assert_eq!(after.idle_checkpoints, before.idle_checkpoints, "nothing to give back, no idle checkpoint: {after:?}");
     store.close().await.unwrap();
     drop(store);
     let store = open_no_cache(&fs);
@@ -556,18 +559,23 @@ async fn given_a_trickle_of_writes_after_the_load_idle_checkpoints_should_still_
     send_range(&store, q, 0..2000).await;
     delete_where(&store, q, T0, |_| true).await;
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ran = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let trickle = {
-        let (store, stop) = (store.clone(), stop.clone());
+        let (store, stop, ran) = (store.clone(), stop.clone(), ran.clone());
         tokio::spawn(async move {
             let mut changes = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 store.change_visibility(t, &[(receipt, 30)], T0).await.unwrap();
                 changes += 1;
+                ran.store(changes, std::sync::atomic::Ordering::Relaxed);
                 tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             }
             changes
         })
     };
+    // The trickle is running before the wait starts (on a loaded machine the
+    // task may otherwise start only after disk has come back).
+    wait_until(|| ran.load(std::sync::atomic::Ordering::Relaxed) >= 5).await;
     let (disk, bound) = wait_for_disk_within(&fs, payload_of(9999).len() as u64, 1).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let changes = trickle.await.unwrap();

@@ -540,7 +540,7 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
             checkpoint_files = Some((n, files));
             let path = dir.join(CHECKPOINT_DIR).join(checkpoint_name(n));
             let bytes = io.open(&path, false).and_then(|f| f.len()).unwrap_or(0);
-            let messages = c.slots.values().map(|s| s.core.lock().q.len() as u64).sum();
+            let messages = c.message_count();
             report.checkpoint_index = Some((bytes, messages));
             (n, c)
         }
@@ -654,7 +654,7 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
         }
     }
 
-    report.messages = catalog.slots.values().map(|s| s.core.lock().q.len() as u64).sum();
+    report.messages = catalog.message_count();
     report.elapsed = started.elapsed();
     Ok(Recovered { catalog, report, next_segment, checkpoint_files })
 }

@@ -133,6 +133,11 @@ impl Catalog {
         files
     }
 
+    /// Messages stored in all queues (one lock per queue, no pass over them).
+    pub fn message_count(&self) -> u64 {
+        self.slots.values().map(|s| s.core.lock().q.len() as u64).sum()
+    }
+
     fn slot(&self, id: QueueId) -> Option<Arc<Slot>> {
         self.slots.get(&id).cloned()
     }

@@ -150,7 +150,7 @@ impl LogStore {
             let inner2 = inner.clone();
             let (idle_after, quiet_bytes) = (opts.idle_checkpoint_after, opts.quiet_log_bytes);
             let spawned = std::thread::Builder::new().name("sluice-checkpoint".into()).spawn(move || loop {
-                let live = || inner2.catalog.read().slots.values().map(|s| s.core.lock().q.len() as u64).sum();
+                let live = || inner2.catalog.read().message_count();
                 match inner2.pipe.wait_checkpoint_work(idle_after, quiet_bytes, &live) {
                     CheckpointWork::Due => {
                         if let Err(e) = inner2.checkpoint() {
@@ -406,7 +406,7 @@ impl Inner {
             newest_index = len(ck.join(checkpoint_name(n)))?;
             disk += newest_index;
         }
-        let messages: u64 = self.catalog.read().slots.values().map(|s| s.core.lock().q.len() as u64).sum();
+        let messages = self.catalog.read().message_count();
         let (counted_bytes, counted_messages) = *self.live_at_checkpoint.lock();
         let bodies = match counted_messages {
             0 => messages.saturating_mul(ESTIMATED_MESSAGE_BYTES),

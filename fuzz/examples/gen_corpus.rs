@@ -166,7 +166,7 @@ async fn scenario(checkpoint: bool, end: End) -> Vec<(PathBuf, Vec<u8>)> {
         quiet_log_bytes: sluice_engine::limits::QUIET_LOG_BYTES_DEFAULT,
         enospc_retry: Duration::from_millis(20),
         body_cache_bytes: 0,
-        io: fs.as_io(),
+        ..LogOptions::new(fs.as_io())
     };
     let s = LogStore::open(Path::new("/data"), opts).unwrap();
     let mut now = T0;

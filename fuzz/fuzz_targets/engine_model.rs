@@ -96,7 +96,9 @@ fn opts(fs: &FaultIo) -> LogOptions {
         quiet_log_bytes: sluice_engine::limits::QUIET_LOG_BYTES_DEFAULT,
         enospc_retry: Duration::from_millis(20),
         body_cache_bytes: 4 << 10,
-        io: fs.as_io(),
+        // Small checkpoint ranges: a few messages make several.
+        checkpoint_range_seqs: 3,
+        ..LogOptions::new(fs.as_io())
     }
 }
 

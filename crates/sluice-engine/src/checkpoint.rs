@@ -9,17 +9,21 @@
 //! checkpoint costs the index (about 80 bytes per message) plus the few
 //! bodies that compaction moves, not a copy of every live body.
 //!
-//! Consistency: the index is written under the engine's epoch lock in write
-//! mode, which every mutating operation holds in read mode while it applies
-//! its effect and appends its record. Under that lock the pipe is rolled to a
-//! new segment N, so the index is exactly "all records in segments < N
-//! applied, none of N or later". Nothing is cloned: the index is encoded
-//! straight from the live state into `N.ckpt.tmp` (buffered, page cache), so
-//! the freeze costs encoding and `write(2)`, and no memory in proportion to
-//! the backlog. The bodies the index moved are copied after the freeze into
-//! `N.bodies.tmp`; both are fsynced, the bodies file is renamed (and the
-//! directory fsynced) before the index, so a visible index always has its
-//! bodies. Only then are handles repointed and old files pruned.
+//! Consistency (a *fuzzy* checkpoint, see `IndexWriter`): writers pause
+//! twice, briefly. The first freeze (the engine's epoch lock in write mode,
+//! which every mutating operation holds in read mode while it applies its
+//! effect and appends its record) rolls the log to a new segment N; then each
+//! queue's existing messages are written range by range under that queue's
+//! lock alone, each range with the log position it was taken at; the second
+//! freeze rolls the log to segment M and writes the tail (catalog, what was
+//! sent or moved meanwhile, deduplication tables). Recovery replays segments
+//! N..M-1 filtered by those positions (`state::Window`), then the rest.
+//! Nothing is cloned: the index is encoded straight from the live state into
+//! `N.ckpt.tmp` (buffered, page cache), and no memory is taken in proportion
+//! to the backlog. The bodies the index moved are copied after the second
+//! freeze into `N.bodies.tmp`; both are fsynced, the bodies file is renamed
+//! (and the directory fsynced) before the index, so a visible index always
+//! has its bodies. Only then are handles repointed and old files pruned.
 //!
 //! The snapshot may include effects whose records are not durable yet (or
 //! never will be, after an I/O error): those operations were not
@@ -31,8 +35,8 @@ use crate::codec::{encode_file_header, BODIES_MAGIC, CHECKPOINT_MAGIC, FILE_HEAD
 use crate::io::{write_all_at, Io, IoFile};
 use crate::limits::{CHECKPOINT_MESSAGES_PER_RECORD, CHECKPOINT_RECORD_BYTES_TARGET};
 use crate::recovery::{bodies_name, checkpoint_name, CHECKPOINT_DIR};
-use crate::record::{encode_checkpoint_messages, Record};
-use crate::state::{usage_bytes, Catalog};
+use crate::record::{encode_checkpoint_messages, encode_checkpoint_range, Record};
+use crate::state::{usage_bytes, Catalog, Slot};
 use sluice_store::queue_core::{BodyRef, CoreMessage, DedupEntry, Payload};
 use sluice_store::{QueueId, QueueName, StoreError};
 use std::collections::{HashMap, HashSet};
@@ -44,8 +48,13 @@ use std::time::Duration;
 pub struct CheckpointReport {
     /// Index file written (relative to the data directory).
     pub file: String,
-    /// First segment not covered.
+    /// Where recovery starts replaying: the segment the log was rolled to
+    /// at the first freeze.
     pub start_segment: u64,
+    /// The segment the tail was taken at (the second freeze): records of
+    /// segments `start_segment..tail_segment`, logged while the checkpoint
+    /// was taken, are replayed through its ranges' positions.
+    pub tail_segment: u64,
     /// Queues in it.
     pub queues: u64,
     /// Messages in it.
@@ -81,9 +90,11 @@ pub(crate) struct Relocation {
 /// handles with them before pruning.
 pub(crate) type Relocations = Vec<(QueueId, Vec<Relocation>)>;
 
-/// An index written (not yet durable) under the freeze.
+/// An index written (not yet durable).
 pub(crate) struct Index {
     pub start_segment: u64,
+    /// The segment its tail was taken at: its handles point below it.
+    pub tail_segment: u64,
     file: Box<dyn IoFile>,
     tmp: PathBuf,
     bytes: u64,
@@ -129,71 +140,233 @@ impl Out<'_> {
     }
 }
 
-/// Writes the index of `catalog` as checkpoint `start_segment` into a
-/// temporary file. Called under the freeze. Handles into a file for which
-/// `compact` is true are given a place in this checkpoint's bodies file
-/// instead (the copy happens in `finish`).
-pub(crate) fn write_index(
-    io: &dyn Io,
-    dir: &Path,
+/// Sequence numbers a range may span per message the queue holds before its
+/// numbers are listed instead of probed one by one (plus `DENSE_SLACK`).
+const DENSE_SPAN_PER_MESSAGE: u64 = 4;
+const DENSE_SLACK: u64 = 1 << 16;
+
+/// What `IndexWriter::write_ranges` asks of the store: whether a file is
+/// compacted, the log's position now, and a hook to run after each range.
+#[derive(Clone, Copy)]
+pub(crate) struct RangeEnv<'a> {
+    pub compact: &'a dyn Fn(u32) -> bool,
+    pub position: &'a dyn Fn() -> (u64, u64),
+    pub between: &'a dyn Fn(),
+}
+
+/// A fuzzy checkpoint's index being written into `N.ckpt.tmp`.
+///
+/// It is begun under a first short freeze, which rolls the log to segment N
+/// (the checkpoint's name and where replay starts) and notes each queue's
+/// next sequence number then. `write_ranges` then encodes each queue's
+/// messages below that number range by range, each under that queue's lock
+/// only, with the log position it was taken at, while every queue keeps
+/// working. `write_tail`, under a second short freeze that rolls the log to
+/// segment M, writes the catalog and what the ranges do not hold (messages
+/// sent or moved in meanwhile, deduplication tables, names, move tasks). So
+/// writers pause for the tail only: the messages logged during the
+/// checkpoint, not the backlog. Recovery replays segments N.. M-1 through
+/// `Window` (a record applies to a range's messages only past the range's
+/// position) and the rest as usual.
+///
+/// Nothing is cloned: ranges are encoded straight from the live messages
+/// into a buffer flushed to the file between ranges.
+pub(crate) struct IndexWriter {
     start_segment: u64,
-    catalog: &Catalog,
-    time_floor_ms: u64,
-    compact: &dyn Fn(u32) -> bool,
-) -> Result<Index, StoreError> {
-    let ck_dir = dir.join(CHECKPOINT_DIR);
-    let tmp = ck_dir.join(format!("{}.tmp", checkpoint_name(start_segment)));
-    let file = io.open(&tmp, true).map_err(|e| io_err("create", e))?;
-    let this_file = checkpoint_file(start_segment);
-    let result = (|| {
-        file.truncate(0).map_err(|e| io_err("truncate", e))?;
-        let mut out = Out { f: file.as_ref(), buf: encode_file_header(CHECKPOINT_MAGIC, start_segment).to_vec(), at: 0 };
-        let mut records = 0u64;
-        let (mut nq, mut nm) = (0u64, 0u64);
-        let mut relocations = Relocations::new();
-        let mut usage: HashMap<u32, u64> = HashMap::new();
-        let mut bodies_end = FILE_HEADER_BYTES as u64;
-        let put = |rec: Record, out: &mut Out<'_>, records: &mut u64| {
-            rec.encode(&mut out.buf);
-            *records += 1;
+    this_file: u32,
+    file: Box<dyn IoFile>,
+    tmp: PathBuf,
+    buf: Vec<u8>,
+    at: u64,
+    records: u64,
+    queues: u64,
+    messages: u64,
+    relocations: Relocations,
+    usage: HashMap<u32, u64>,
+    bodies_end: u64,
+    tail_segment: u64,
+}
+
+impl IndexWriter {
+    /// Creates the temporary file and writes the begin record.
+    pub fn create(io: &dyn Io, dir: &Path, start_segment: u64, next_queue_id: u64) -> Result<IndexWriter, StoreError> {
+        let tmp = dir.join(CHECKPOINT_DIR).join(format!("{}.tmp", checkpoint_name(start_segment)));
+        let file = io.open(&tmp, true).map_err(|e| io_err("create", e))?;
+        let mut w = IndexWriter {
+            start_segment,
+            this_file: checkpoint_file(start_segment),
+            file,
+            tmp,
+            buf: encode_file_header(CHECKPOINT_MAGIC, start_segment).to_vec(),
+            at: 0,
+            records: 0,
+            queues: 0,
+            messages: 0,
+            relocations: Relocations::new(),
+            usage: HashMap::new(),
+            bodies_end: FILE_HEADER_BYTES as u64,
+            tail_segment: 0,
         };
-        put(Record::CheckpointBegin { start_segment, next_queue_id: catalog.next_id }, &mut out, &mut records);
-        put(Record::CheckpointClock { time_floor_ms }, &mut out, &mut records);
+        if let Err(e) = w.file.truncate(0) {
+            w.discard(io);
+            return Err(io_err("truncate", e));
+        }
+        w.put(Record::CheckpointBegin { start_segment, next_queue_id });
+        Ok(w)
+    }
+
+    fn put(&mut self, rec: Record) {
+        rec.encode(&mut self.buf);
+        self.records += 1;
+    }
+
+    fn flush(&mut self, force: bool) -> Result<(), StoreError> {
+        let mut out = Out { f: self.file.as_ref(), buf: std::mem::take(&mut self.buf), at: self.at };
+        let r = out.flush(force);
+        self.buf = out.buf;
+        self.at = out.at;
+        r
+    }
+
+    /// The handle `m` gets in the index: its own, or a place in this
+    /// checkpoint's bodies file when its file is compacted.
+    fn place(&mut self, queue: QueueId, m: &CoreMessage, compact: &dyn Fn(u32) -> bool, moved: &mut Vec<Relocation>) -> Result<BodyRef, StoreError> {
+        let Payload::Stored(r) = &m.payload else {
+            return Err(StoreError::Internal(format!("checkpoint: message {} of queue {queue} has no body handle", m.seq)));
+        };
+        let mut r = *r;
+        if compact(r.file) {
+            moved.push(Relocation { seq: m.seq, old: r, new_offset: self.bodies_end });
+            r = BodyRef { file: self.this_file, offset: self.bodies_end, ..r };
+            self.bodies_end += u64::from(r.len);
+        }
+        *self.usage.entry(r.file).or_default() += usage_bytes(&r);
+        self.messages += 1;
+        Ok(r)
+    }
+
+    /// Writes the messages of `slot` with sequence numbers below `next_seq`
+    /// (its next one at the first freeze), range by range, each under the
+    /// queue's lock with the log position then (`position`); `len` is how
+    /// many it held then. No message lies below `low` (the lowest one the
+    /// last checkpoint found). Returns
+    /// the lowest sequence number written. `env.between` runs after each
+    /// range (a test hook). A queue found deleted is left: its ranges are dropped
+    /// when loaded, as the tail does not declare it.
+    /// `per` sequence numbers make a range (listed ones when probing would
+    /// cost too much).
+    pub fn write_ranges(
+        &mut self,
+        id: QueueId,
+        slot: &Slot,
+        (next_seq, len, low): (u64, u64, u64),
+        per: usize,
+        env: &RangeEnv<'_>,
+    ) -> Result<Option<u64>, StoreError> {
+        let RangeEnv { compact, position, between } = *env;
+        let low = low.min(next_seq);
+        // Numbers are probed one by one where the messages are dense enough;
+        // otherwise listed once (one pass under the lock, sorted outside it).
+        let listed: Option<Vec<u64>> = if next_seq - low <= len.saturating_mul(DENSE_SPAN_PER_MESSAGE).saturating_add(DENSE_SLACK) {
+            None
+        } else {
+            let mut v = slot.core.lock().q.seqs_unsorted();
+            v.retain(|&s| s < next_seq);
+            v.sort_unstable();
+            Some(v)
+        };
+        let mut from = match &listed {
+            None => low,
+            Some(v) => v.first().copied().unwrap_or(next_seq),
+        };
+        let mut i = 0;
+        let mut lowest = None;
+        while from < next_seq {
+            let (to, j) = match &listed {
+                None => ((from + per as u64).min(next_seq), 0),
+                Some(v) => {
+                    let j = (i + per).min(v.len());
+                    (v.get(j).copied().unwrap_or(next_seq), j)
+                }
+            };
+            let mut moved = Vec::new();
+            {
+                let core = slot.core.lock();
+                if core.deleted {
+                    return Ok(lowest);
+                }
+                let pos = position();
+                let mut chunk: Vec<(&CoreMessage, BodyRef)> = Vec::new();
+                let seqs: Box<dyn Iterator<Item = u64> + '_> = match &listed {
+                    None => Box::new(from..to),
+                    Some(v) => Box::new(v[i..j].iter().copied()),
+                };
+                for s in seqs {
+                    if let Some(m) = core.q.get(s) {
+                        let r = self.place(id, m, compact, &mut moved)?;
+                        chunk.push((m, r));
+                    }
+                }
+                if let Some((m, _)) = chunk.first() {
+                    lowest.get_or_insert(m.seq);
+                    encode_checkpoint_range(&mut self.buf, id, from..to, pos, &chunk);
+                    self.records += 1;
+                }
+            }
+            if !moved.is_empty() {
+                self.relocations.push((id, moved));
+            }
+            self.flush(false)?;
+            between();
+            from = to;
+            i = j;
+        }
+        Ok(lowest)
+    }
+
+    /// Writes the tail under the second freeze, the log rolled to
+    /// `tail_segment`: every queue of `catalog` with its messages from its
+    /// next sequence number at the first freeze (`ranged`; 0 for a queue
+    /// created since) on, the deduplication tables, names and move tasks.
+    pub fn write_tail(
+        &mut self,
+        tail_segment: u64,
+        catalog: &Catalog,
+        ranged: &HashMap<QueueId, u64>,
+        time_floor_ms: u64,
+        compact: &dyn Fn(u32) -> bool,
+    ) -> Result<(), StoreError> {
+        self.tail_segment = tail_segment;
+        self.put(Record::CheckpointTail { segment: tail_segment, next_queue_id: catalog.next_id });
+        self.put(Record::CheckpointClock { time_floor_ms });
         let mut ids: Vec<QueueId> = catalog.slots.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
             let slot = &catalog.slots[&id];
             let info = (**slot.info.read()).clone();
             let core = slot.core.lock();
-            nq += 1;
-            put(Record::CheckpointQueue { info, next_seq: core.q.next_seq() }, &mut out, &mut records);
+            self.queues += 1;
+            let next_seq = core.q.next_seq();
+            self.put(Record::CheckpointQueue { info, next_seq });
             let mut moved = Vec::new();
-            let mut chunk: Vec<(&CoreMessage, BodyRef)> = Vec::with_capacity(CHECKPOINT_MESSAGES_PER_RECORD.min(core.q.len()));
-            for m in core.q.messages() {
-                nm += 1;
-                let Payload::Stored(r) = &m.payload else {
-                    return Err(StoreError::Internal(format!("checkpoint: message {} of queue {id} has no body handle", m.seq)));
-                };
-                let mut r = *r;
-                if compact(r.file) {
-                    moved.push(Relocation { seq: m.seq, old: r, new_offset: bodies_end });
-                    r = BodyRef { file: this_file, offset: bodies_end, ..r };
-                    bodies_end += u64::from(r.len);
-                }
-                *usage.entry(r.file).or_default() += usage_bytes(&r);
+            let mut chunk: Vec<(&CoreMessage, BodyRef)> = Vec::new();
+            for s in ranged.get(&id).copied().unwrap_or(0)..next_seq {
+                let Some(m) = core.q.get(s) else { continue };
+                let r = self.place(id, m, compact, &mut moved)?;
                 chunk.push((m, r));
                 if chunk.len() >= CHECKPOINT_MESSAGES_PER_RECORD {
-                    encode_checkpoint_messages(&mut out.buf, id, &chunk);
-                    records += 1;
+                    encode_checkpoint_messages(&mut self.buf, id, &chunk);
+                    self.records += 1;
                     chunk.clear();
-                    out.flush(false)?;
                 }
             }
             if !chunk.is_empty() {
-                encode_checkpoint_messages(&mut out.buf, id, &chunk);
-                records += 1;
+                encode_checkpoint_messages(&mut self.buf, id, &chunk);
+                self.records += 1;
             }
-            relocations.push((id, moved));
+            if !moved.is_empty() {
+                self.relocations.push((id, moved));
+            }
             // Entries expired by the time floor can never deduplicate again
             // (the clock restarts no lower), so they are not carried over:
             // the table forgets them only on the queue's next FIFO send, and
@@ -201,32 +374,54 @@ pub(crate) fn write_index(
             // drained queue.
             let dedup: Vec<(String, DedupEntry)> = core.q.dedup_entries().into_iter().filter(|(_, e)| e.expires_ms > time_floor_ms).collect();
             for part in dedup.chunks(CHECKPOINT_MESSAGES_PER_RECORD) {
-                put(Record::CheckpointDedup { queue: id, entries: part.to_vec() }, &mut out, &mut records);
+                self.put(Record::CheckpointDedup { queue: id, entries: part.to_vec() });
             }
-            out.flush(false)?;
         }
         let mut deleted: Vec<(QueueName, u64)> = catalog.deleted.iter().map(|(k, v)| (k.clone(), *v)).collect();
         deleted.sort();
         for (name, at_ms) in deleted {
-            put(Record::CheckpointDeletedName { name, at_ms }, &mut out, &mut records);
+            self.put(Record::CheckpointDeletedName { name, at_ms });
         }
         for t in &catalog.move_tasks {
-            put(Record::CheckpointMoveTask(t.clone()), &mut out, &mut records);
+            self.put(Record::CheckpointMoveTask(t.clone()));
         }
-        Record::CheckpointEnd { records }.encode(&mut out.buf);
-        out.flush(true)?;
-        Ok((out.at, nq, nm, relocations, usage, bodies_end))
-    })();
-    match result {
-        Ok((bytes, queues, messages, relocations, usage, bodies_end)) => {
-            let files = usage.keys().copied().collect();
-            Ok(Index { start_segment, file, tmp, bytes, queues, messages, relocations, bodies_end, files, usage })
+        Ok(())
+    }
+
+    /// Flushes what is buffered (before the second freeze, so that it does
+    /// not write the ranges' last bytes).
+    pub fn flush_ranges(&mut self) -> Result<(), StoreError> {
+        self.flush(true)
+    }
+
+    /// Writes the end record and everything buffered.
+    pub fn finish(mut self, io: &dyn Io) -> Result<Index, StoreError> {
+        Record::CheckpointEnd { records: self.records }.encode(&mut self.buf);
+        if let Err(e) = self.flush(true) {
+            self.discard(io);
+            return Err(e);
         }
-        Err(e) => {
-            drop(file);
-            let _ = io.remove(&tmp);
-            Err(e)
-        }
+        let files = self.usage.keys().copied().collect();
+        Ok(Index {
+            start_segment: self.start_segment,
+            tail_segment: self.tail_segment,
+            file: self.file,
+            tmp: self.tmp,
+            bytes: self.at,
+            queues: self.queues,
+            messages: self.messages,
+            relocations: self.relocations,
+            bodies_end: self.bodies_end,
+            files,
+            usage: self.usage,
+        })
+    }
+
+    /// Drops the temporary file (a failed or cancelled checkpoint).
+    pub fn discard(self, io: &dyn Io) {
+        let tmp = self.tmp;
+        drop(self.file);
+        let _ = io.remove(&tmp);
     }
 }
 

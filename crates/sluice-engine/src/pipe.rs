@@ -350,6 +350,25 @@ impl Pipe {
         st.segment
     }
 
+    /// `force_roll` without restarting the checkpoint triggers' counts: the
+    /// end of a fuzzy checkpoint, whose window (logged since its start) is
+    /// replayed at restart and so counts toward the next one.
+    pub fn roll(&self) -> u64 {
+        let mut st = self.st.lock();
+        if st.segment_len > FILE_HEADER_BYTES as u64 {
+            st.segment += 1;
+            st.segment_len = FILE_HEADER_BYTES as u64;
+        }
+        st.segment
+    }
+
+    /// Where the next appended record will begin, or later: every record
+    /// appended before lies below it, every one appended after at or above.
+    pub fn position(&self) -> (u64, u64) {
+        let st = self.st.lock();
+        (st.segment, st.segment_len)
+    }
+
     /// The lowest segment the writer may still write to.
     pub fn writer_segment(&self) -> u64 {
         let st = self.st.lock();
@@ -898,15 +917,23 @@ mod tests {
         // No writer thread: everything stays in the pipe.
         let pipe = Pipe::new(FsyncPolicy::Always, 4096, None, Duration::from_secs(1), 7);
         let (_, a) = pipe.append_at(vec![1u8; 100]);
+        // The next record goes exactly where `position` said (extending the
+        // batch), never below it: a checkpoint range taken there covers it.
+        let before_b = pipe.position();
         let (_, b) = pipe.append_at(vec![2u8; 50]);
+        let b_at = b.map(|p| (p.segment, p.offset));
+        assert_eq!(b_at, Some(before_b));
         let h = FILE_HEADER_BYTES as u64;
         assert_eq!(a, Some(Position { segment: 7, offset: h + MARKER_BYTES }));
         assert_eq!(b, Some(Position { segment: 7, offset: h + MARKER_BYTES + 100 }));
         assert_eq!(pipe.read_unwritten(7, h + MARKER_BYTES + 100, 50), Some(vec![2u8; 50]));
         assert_eq!(pipe.read_unwritten(7, h + MARKER_BYTES + 90, 20), Some([vec![1u8; 10], vec![2u8; 10]].concat()));
         assert_eq!(pipe.read_unwritten(8, h + MARKER_BYTES, 1), None);
-        // A record that does not fit rolls to the next segment, at a new batch.
+        // A record that does not fit rolls to the next segment, at a new
+        // batch: above the position too.
+        let before_c = pipe.position();
         let (_, c) = pipe.append_at(vec![3u8; 4000]);
+        assert!(c.map(|p| (p.segment, p.offset)) > Some(before_c));
         assert_eq!(c, Some(Position { segment: 8, offset: h + MARKER_BYTES }));
         assert_eq!(pipe.read_unwritten(8, h + MARKER_BYTES + 3990, 10), Some(vec![3u8; 10]));
     }

@@ -80,8 +80,10 @@ pub mod tag {
     pub const CHECKPOINT_DEDUP: u8 = 38;
     pub const CHECKPOINT_MESSAGES: u8 = 39;
     pub const CHECKPOINT_CLOCK: u8 = 40;
+    pub const CHECKPOINT_RANGE: u8 = 41;
+    pub const CHECKPOINT_TAIL: u8 = 42;
     /// Last checkpoint tag.
-    pub const CHECKPOINT_LAST: u8 = 40;
+    pub const CHECKPOINT_LAST: u8 = 42;
     /// First tag reserved for SNS records.
     pub const SNS_FIRST: u8 = 64;
     /// First tag reserved for Kinesis records.
@@ -262,6 +264,36 @@ pub enum Record {
         /// (key, entry) in expiry order.
         entries: Vec<(String, DedupEntry)>,
     },
+    /// The messages of one queue whose sequence numbers lie in
+    /// `from_seq..to_seq`, as they were when the log's next record was to
+    /// go at (`segment`, `offset`): a fuzzy checkpoint takes them while the
+    /// queue keeps working, and recovery applies a record of the window
+    /// (below `CheckpointTail::segment`) to one of these messages only if
+    /// the record lies at or after that position.
+    CheckpointRange {
+        /// The queue.
+        queue: QueueId,
+        /// First sequence number of the range.
+        from_seq: u64,
+        /// End of the range (exclusive).
+        to_seq: u64,
+        /// Log position the range was taken at: segment…
+        segment: u64,
+        /// …and byte offset in it.
+        offset: u64,
+        /// Messages with their full state and `Payload::Stored` handles.
+        messages: Vec<CoreMessage>,
+    },
+    /// Start of a fuzzy checkpoint's tail, taken with writers paused when
+    /// the log was rolled to `segment`: what follows (queues, their messages
+    /// outside the ranges, deduplication tables, names, move tasks) is the
+    /// state with every record below `segment` applied.
+    CheckpointTail {
+        /// The segment the tail was taken at the start of.
+        segment: u64,
+        /// The next queue id to assign.
+        next_queue_id: u64,
+    },
     /// Checkpoint end: the number of records before it, so a checkpoint cut
     /// short anywhere is rejected.
     CheckpointEnd {
@@ -327,6 +359,26 @@ pub fn encode_checkpoint_messages(out: &mut Vec<u8>, queue: QueueId, messages: &
         put_message_ref(out, m, r);
     }
     end_frame(out, start, tag::CHECKPOINT_MESSAGES);
+}
+
+fn put_range_head(out: &mut Vec<u8>, queue: QueueId, from_seq: u64, to_seq: u64, segment: u64, offset: u64) {
+    out.put_u64(queue);
+    out.put_u64(from_seq);
+    out.put_u64(to_seq);
+    out.put_u64(segment);
+    out.put_u64(offset);
+}
+
+/// Appends one whole `CheckpointRange` frame, encoding straight from the
+/// live messages as `encode_checkpoint_messages` does.
+pub fn encode_checkpoint_range(out: &mut Vec<u8>, queue: QueueId, seqs: std::ops::Range<u64>, at: (u64, u64), messages: &[(&CoreMessage, BodyRef)]) {
+    let start = begin_frame(out);
+    put_range_head(out, queue, seqs.start, seqs.end, at.0, at.1);
+    out.put_count(messages.len());
+    for (m, r) in messages {
+        put_message_ref(out, m, r);
+    }
+    end_frame(out, start, tag::CHECKPOINT_RANGE);
 }
 
 fn put_message_head(out: &mut Vec<u8>, m: &CoreMessage) {
@@ -550,6 +602,8 @@ impl Record {
             Record::CheckpointEnd { .. } => CHECKPOINT_END,
             Record::CheckpointDedup { .. } => CHECKPOINT_DEDUP,
             Record::CheckpointClock { .. } => CHECKPOINT_CLOCK,
+            Record::CheckpointRange { .. } => CHECKPOINT_RANGE,
+            Record::CheckpointTail { .. } => CHECKPOINT_TAIL,
         }
     }
 
@@ -581,6 +635,14 @@ impl Record {
             Record::CheckpointDedup { queue, entries } => {
                 out.put_u64(*queue);
                 put_dedup(out, entries);
+            }
+            Record::CheckpointRange { queue, from_seq, to_seq, segment, offset, messages } => {
+                put_range_head(out, *queue, *from_seq, *to_seq, *segment, *offset);
+                put_message_refs(out, messages);
+            }
+            Record::CheckpointTail { segment, next_queue_id } => {
+                out.put_u64(*segment);
+                out.put_u64(*next_queue_id);
             }
             Record::Received { queue, now_ms, until_ms, delivered, expired, dead_letter, retried, attempt_id } => {
                 out.put_u64(*queue);
@@ -654,6 +716,18 @@ impl Record {
             }
             CHECKPOINT_DEDUP => Record::CheckpointDedup { queue: get_queue(&mut r)?, entries: get_dedup(&mut r)? },
             CHECKPOINT_MESSAGES => Record::CheckpointMessages { queue: get_queue(&mut r)?, messages: get_message_refs(&mut r)? },
+            CHECKPOINT_RANGE => {
+                let queue = get_queue(&mut r)?;
+                let from_seq = r.u64_max(SEQ_MAX, "sequence number out of range")?;
+                let to_seq = r.u64_max(SEQ_MAX, "sequence number out of range")?;
+                let segment = r.u64_max(SEQ_MAX, "segment number out of range")?;
+                let offset = r.u64()?;
+                Record::CheckpointRange { queue, from_seq, to_seq, segment, offset, messages: get_message_refs(&mut r)? }
+            }
+            CHECKPOINT_TAIL => Record::CheckpointTail {
+                segment: r.u64_max(SEQ_MAX, "segment number out of range")?,
+                next_queue_id: get_queue(&mut r)?,
+            },
             RECEIVED => {
                 let queue = get_queue(&mut r)?;
                 let now_ms = get_time(&mut r)?;
@@ -742,7 +816,7 @@ impl Record {
             | Record::Moved { now_ms, .. }
             | Record::Clock { now_ms } => *now_ms,
             Record::MessagesSent { messages, dedup, .. } => messages_ms(messages).max(dedup_ms(dedup)),
-            Record::CheckpointMessages { messages, .. } => messages_ms(messages),
+            Record::CheckpointMessages { messages, .. } | Record::CheckpointRange { messages, .. } => messages_ms(messages),
             Record::CheckpointDedup { entries, .. } => dedup_ms(entries),
             Record::CheckpointDeletedName { at_ms, .. } => *at_ms,
             Record::CheckpointClock { time_floor_ms } => *time_floor_ms,
@@ -753,6 +827,7 @@ impl Record {
             | Record::SyncedThrough { .. }
             | Record::Seal { .. }
             | Record::CheckpointBegin { .. }
+            | Record::CheckpointTail { .. }
             | Record::CheckpointEnd { .. } => 0,
         }
     }
@@ -761,7 +836,9 @@ impl Record {
     /// checkpoint chunks), for locating or resolving bodies.
     pub fn messages_mut(&mut self) -> Option<&mut Vec<CoreMessage>> {
         match self {
-            Record::MessagesSent { messages, .. } | Record::CheckpointMessages { messages, .. } => Some(messages),
+            Record::MessagesSent { messages, .. } | Record::CheckpointMessages { messages, .. } | Record::CheckpointRange { messages, .. } => {
+                Some(messages)
+            }
             _ => None,
         }
     }
@@ -879,6 +956,15 @@ mod tests {
             },
             Record::CheckpointDeletedName { name: QueueName::new("1", "x"), at_ms: 10 },
             Record::CheckpointMoveTask(task),
+            Record::CheckpointRange {
+                queue: 4,
+                from_seq: 1024,
+                to_seq: 2048,
+                segment: 12,
+                offset: 4096,
+                messages: vec![CoreMessage { payload: Payload::Stored(BodyRef { file: 7, offset: 1 << 40, len: 9, crc: 0xabcd_ef01 }), ..msg(1500) }],
+            },
+            Record::CheckpointTail { segment: 13, next_queue_id: 9 },
             Record::CheckpointEnd { records: 6 },
         ]
     }
@@ -893,7 +979,7 @@ mod tests {
             let mut back = Record::decode(f.kind, f.payload).unwrap();
             // Decoding leaves payloads on disk: read them back from the
             // frame, checking the handle's CRC, to compare with the original.
-            if let (Some(ms), false) = (back.messages_mut(), matches!(rec, Record::CheckpointMessages { .. })) {
+            if let (Some(ms), false) = (back.messages_mut(), matches!(rec, Record::CheckpointMessages { .. } | Record::CheckpointRange { .. })) {
                 for m in ms {
                     let Payload::Stored(r) = m.payload else { panic!("decoded payload not a handle") };
                     assert_eq!(r.file, UNLOCATED);
@@ -938,7 +1024,7 @@ mod tests {
     #[test]
     fn time_ms_is_the_latest_now_a_record_carries_never_a_deadline() {
         let msg_ms = 1_700_000_000_005; // first_receive_ms; in flight until 1_700_000_030_000
-        let want = [3, 5, 3, msg_ms, 6, 6, 0, 0, 8, 0, 9, 0, 3, 0, 0, 1_700_000_000_456, 0, 1_700_000_000_123, 3, msg_ms, 10, 3, 0];
+        let want = [3, 5, 3, msg_ms, 6, 6, 0, 0, 8, 0, 9, 0, 3, 0, 0, 1_700_000_000_456, 0, 1_700_000_000_123, 3, msg_ms, 10, 3, msg_ms, 0, 0];
         let got: Vec<u64> = all().iter().map(Record::time_ms).collect();
         assert_eq!(got, want);
         let sent_at = 1_800_000_000_000;

@@ -367,11 +367,13 @@ impl CheckpointParser {
                         if *records != *count {
                             return Err(reject(at, "record count mismatch"));
                         }
+                        catalog.end_checkpoint().map_err(|r| reject(at, r))?;
                         if at + size as u64 != total {
                             return Err(reject(at + size as u64, "bytes after the end record"));
                         }
                         return Ok(Fed::Finished);
                     }
+                    (Record::CheckpointTail { segment, .. }, _) if *segment < n => return Err(reject(at, "tail before the checkpoint's start")),
                     (r, _) if !(tag::CHECKPOINT_BEGIN..=tag::CHECKPOINT_LAST).contains(&r.tag()) => {
                         return Err(reject(at, "log record inside a checkpoint"))
                     }
@@ -379,11 +381,16 @@ impl CheckpointParser {
                 }
                 let mut rec = rec;
                 // A checkpoint's handles point into segments it covers or
-                // into bodies files of checkpoints up to itself.
+                // into bodies files of checkpoints up to itself; a fuzzy
+                // checkpoint's tail also into the segments of its window.
+                let covered = match &catalog.window {
+                    Some(w) if w.tail_segment != 0 => w.tail_segment,
+                    _ => n,
+                };
                 if let Some(ms) = rec.messages_mut() {
                     let outside = ms.iter().any(|m| match &m.payload {
                         Payload::Stored(r) if r.file & CHECKPOINT_FILE_BIT != 0 => u64::from(r.file & !CHECKPOINT_FILE_BIT) > n,
-                        Payload::Stored(r) => u64::from(r.file) >= n,
+                        Payload::Stored(r) => u64::from(r.file) >= covered,
                         Payload::Inline(_) => true,
                     });
                     if outside {
@@ -479,7 +486,7 @@ fn scan_segment(file: &str, buf: &[u8], no: u64, is_last: bool, catalog: &mut Ca
                         return Err(corrupt(file, pos as u64));
                     }
                     r.locate_bodies(segment_file(no), (pos + FRAME_HEADER_BYTES) as u64);
-                    catalog.apply(r).map_err(|_| corrupt(file, pos as u64))?;
+                    catalog.apply_at(r, (no, pos as u64)).map_err(|_| corrupt(file, pos as u64))?;
                     *records += 1;
                 }
             }
@@ -555,8 +562,16 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
         }
     };
 
-    // 2. Replay the segments from the base, which must be contiguous.
+    // 2. Replay the segments from the base, which must be contiguous. A
+    // fuzzy checkpoint's window segments were made durable before it: each
+    // must be there.
     let segs: Vec<u64> = listing.segments.iter().copied().filter(|&s| s >= base).collect();
+    if let Some(w) = &catalog.window {
+        let last = w.tail_segment.saturating_sub(1);
+        if w.tail_segment > base && listing.segments.binary_search(&last).is_err() {
+            return Err(corrupt(&format!("{LOG_DIR}/{}", segment_name(last)), 0));
+        }
+    }
     for (i, &s) in segs.iter().enumerate() {
         let want = base + i as u64;
         if s != want {
@@ -637,6 +652,11 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
         next_segment = s + 1;
     }
     next_segment = next_segment.max(base);
+    // New records must never land in a fuzzy checkpoint's window, where a
+    // later recovery would filter them.
+    if let Some(w) = catalog.window.take() {
+        next_segment = next_segment.max(w.tail_segment);
+    }
 
     // 3. Every file a live body handle points into must be there (segments
     // below the base are kept for their bodies, not replayed). A handle

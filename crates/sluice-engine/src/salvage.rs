@@ -3,7 +3,11 @@
 //! after `open` refused with `Corrupt { file, offset }`.
 //!
 //! The newest checkpoint that validates is copied as is, with the files its
-//! body handles point into, and its segments are read from there on; without one, every segment is read. Within a segment,
+//! body handles point into, and its segments are read from there on; without one, every segment is read.
+//! A fuzzy checkpoint's window segments (see `state::Window`) are copied
+//! byte for byte, as its ranges name places in them; one with damage there
+//! cannot anchor the salvage and an older checkpoint (or the whole log) is
+//! used instead. Within a segment,
 //! each frame is checked; at damage the reader resynchronises on the next
 //! offset where a whole frame checksums (magic, length within the cap and the
 //! file, CRC), records the damaged range, and goes on. Kept records are
@@ -96,6 +100,25 @@ impl Out<'_> {
         Ok(())
     }
 
+    /// Writes segment `no` as the bytes `buf` of the source (plus a seal
+    /// when it has none); the next segment written is `no + 1`.
+    fn verbatim(&mut self, no: u64, buf: &[u8], sealed: bool) -> Result<(), StoreError> {
+        self.finish()?;
+        let f = self.io.open(&self.dir.join(segment_name(no)), true).map_err(|e| io_err("create segment", e))?;
+        f.truncate(0).map_err(|e| io_err("truncate segment", e))?;
+        write_all_at(f.as_ref(), buf, 0).map_err(|(e, _)| io_err("write", e))?;
+        if !sealed {
+            let mut m = Vec::new();
+            Record::Seal { offset: buf.len() as u64 }.encode(&mut m);
+            write_all_at(f.as_ref(), &m, buf.len() as u64).map_err(|(e, _)| io_err("write", e))?;
+        }
+        f.fsync().map_err(|e| io_err("fsync", e))?;
+        self.io.fsync_dir(&self.dir).map_err(|e| io_err("fsync directory", e))?;
+        self.written += 1;
+        self.no = no + 1;
+        Ok(())
+    }
+
     fn finish(&mut self) -> Result<(), StoreError> {
         if let Some((f, end)) = self.file.take() {
             let mut m = Vec::new();
@@ -106,6 +129,28 @@ impl Out<'_> {
         }
         Ok(())
     }
+}
+
+/// A record and its offset in its segment.
+type Located = (u64, Record);
+
+/// Segment `no` of `dir` with its records and their offsets, if every byte
+/// after its header is a whole record that decodes.
+fn window_segment(io: &dyn Io, dir: &Path, no: u64) -> Option<(Vec<u8>, Vec<Located>)> {
+    let f = io.open(&dir.join(LOG_DIR).join(segment_name(no)), false).ok()?;
+    let buf = read_all(f.as_ref()).ok()?;
+    match decode_file_header(SEGMENT_MAGIC, &buf) {
+        Ok(m) if m == no => {}
+        _ => return None,
+    }
+    let mut pos = FILE_HEADER_BYTES;
+    let mut recs = Vec::new();
+    while pos < buf.len() {
+        let fr = decode_frame(&buf[pos..]).ok()?;
+        recs.push((pos as u64, Record::decode(fr.kind, fr.payload).ok()?));
+        pos += fr.size;
+    }
+    Some((buf, recs))
 }
 
 /// Copies every intact record of the data directory `dir` into the new,
@@ -130,8 +175,15 @@ pub fn salvage(io: &dyn Io, dir: &Path, out: &Path) -> Result<SalvageReport, Sto
         let name = checkpoint_name(n);
         let f = io.open(&dir.join(CHECKPOINT_DIR).join(&name), false).map_err(|e| io_err("open checkpoint", e))?;
         let buf = read_all(f.as_ref()).map_err(|e| io_err("read checkpoint", e))?;
-        match parse_checkpoint(&buf, n) {
-            Ok(c) => {
+        let parsed = parse_checkpoint(&buf, n).ok().filter(|c| match &c.window {
+            // A fuzzy checkpoint filters the records of its window by their
+            // places: it can anchor a salvage only if those segments are
+            // whole, as they are copied byte for byte.
+            Some(w) => (n..w.tail_segment).all(|seg| window_segment(io, dir, seg).is_some()),
+            None => true,
+        });
+        match parsed {
+            Some(c) => {
                 let g = io.open(&out_ck.join(&name), true).map_err(|e| io_err("create checkpoint copy", e))?;
                 write_all_at(g.as_ref(), &buf, 0).map_err(|(e, _)| io_err("write checkpoint copy", e))?;
                 g.fsync().map_err(|e| io_err("fsync checkpoint copy", e))?;
@@ -155,7 +207,7 @@ pub fn salvage(io: &dyn Io, dir: &Path, out: &Path) -> Result<SalvageReport, Sto
                 base = Some(n);
                 break;
             }
-            Err(_) => report.rejected_checkpoints.push(format!("{CHECKPOINT_DIR}/{name}")),
+            None => report.rejected_checkpoints.push(format!("{CHECKPOINT_DIR}/{name}")),
         }
     }
     let first = base.unwrap_or(1);
@@ -169,6 +221,25 @@ pub fn salvage(io: &dyn Io, dir: &Path, out: &Path) -> Result<SalvageReport, Sto
         }
         expect = s + 1;
         let name = format!("{LOG_DIR}/{}", segment_name(s));
+        if catalog.window.as_ref().is_some_and(|w| s < w.tail_segment) {
+            // A window segment (checked whole above): copied as it is, so
+            // that every record keeps the place the checkpoint compares.
+            let (buf, frames) = window_segment(io, dir, s).ok_or_else(|| io_err(&format!("read {name}"), std::io::Error::other("changed while salvaging")))?;
+            report.segments_read += 1;
+            let mut sealed = false;
+            for (pos, rec) in frames {
+                sealed = matches!(rec, Record::Seal { .. });
+                if matches!(rec, Record::SyncedThrough { .. } | Record::Seal { .. }) {
+                    continue;
+                }
+                match catalog.apply_at(rec, (s, pos)) {
+                    Ok(()) => report.records_kept += 1,
+                    Err(_) => report.records_dropped += 1,
+                }
+            }
+            out_seg.verbatim(s, &buf, sealed)?;
+            continue;
+        }
         let f = io.open(&dir.join(LOG_DIR).join(segment_name(s)), false).map_err(|e| io_err("open segment", e))?;
         let buf = read_all(f.as_ref()).map_err(|e| io_err(&format!("read {name}"), e))?;
         report.segments_read += 1;
@@ -197,7 +268,7 @@ pub fn salvage(io: &dyn Io, dir: &Path, out: &Path) -> Result<SalvageReport, Sto
                     if matches!(rec, Record::SyncedThrough { .. } | Record::Seal { .. }) || (tag::CHECKPOINT_BEGIN..=tag::CHECKPOINT_LAST).contains(&rec.tag()) {
                         continue;
                     }
-                    if catalog.apply(rec).is_err() {
+                    if catalog.apply_at(rec, (s, (pos - fr.size) as u64)).is_err() {
                         report.records_dropped += 1;
                         continue;
                     }

@@ -45,6 +45,44 @@ impl Slot {
     }
 }
 
+/// A record's place in the log: segment and byte offset.
+pub(crate) type LogPos = (u64, u64);
+
+/// What a fuzzy checkpoint says about the records logged while it was
+/// taken (segments from its start up to `tail_segment`): each range of a
+/// queue's sequence numbers was taken at a log position, and the tail (the
+/// catalog, deduplication tables and every message outside the ranges) at
+/// the start of `tail_segment`.
+///
+/// A record of that window applies to a message in a range only if the
+/// record lies at or after the range's position: before it, the range
+/// already shows its effect. Everything else of the window (sends, queue
+/// and move-task changes, effects on messages outside the ranges) is in the
+/// tail already and is skipped. A transfer (dead letter, move) is split: its
+/// source side follows the source range, and its destination side, always a
+/// new sequence number and so in the tail, is skipped; the tail was taken
+/// after every range, so a message the source range no longer holds is in
+/// the destination's tail.
+#[derive(Default)]
+pub(crate) struct Window {
+    /// First segment not in the window (0 until the tail record is read).
+    pub tail_segment: u64,
+    /// Per queue: (from, to, position) in increasing sequence order.
+    pub ranges: HashMap<QueueId, Vec<(u64, u64, LogPos)>>,
+    /// Messages of ranges whose queue the tail has not declared yet; a
+    /// queue the tail never declares was deleted while the checkpoint ran.
+    pub pending: HashMap<QueueId, QueueCore>,
+}
+
+impl Window {
+    /// Whether a window record at `at` applies to message `seq` of `queue`.
+    fn covers(&self, queue: QueueId, seq: u64, at: LogPos) -> bool {
+        let Some(rs) = self.ranges.get(&queue) else { return false };
+        let i = rs.partition_point(|r| r.1 <= seq);
+        rs.get(i).is_some_and(|&(from, _, pos)| from <= seq && pos <= at)
+    }
+}
+
 /// Queue metadata and everything outside the queues.
 pub(crate) struct Catalog {
     pub by_name: BTreeMap<QueueName, QueueId>,
@@ -54,11 +92,21 @@ pub(crate) struct Catalog {
     pub next_id: u64,
     /// The latest `Record::time_ms` applied: `Store::time_floor_ms` after recovery.
     pub time_floor_ms: u64,
+    /// Set while a fuzzy checkpoint is loaded and its window replayed.
+    pub window: Option<Window>,
 }
 
 impl Default for Catalog {
     fn default() -> Self {
-        Self { by_name: BTreeMap::new(), slots: HashMap::new(), deleted: HashMap::new(), move_tasks: Vec::new(), next_id: 1, time_floor_ms: 0 }
+        Self {
+            by_name: BTreeMap::new(),
+            slots: HashMap::new(),
+            deleted: HashMap::new(),
+            move_tasks: Vec::new(),
+            next_id: 1,
+            time_floor_ms: 0,
+            window: None,
+        }
     }
 }
 
@@ -303,14 +351,182 @@ impl Catalog {
                 self.by_name.insert(info.name.clone(), info.id);
                 let id = info.id;
                 let slot = Slot::new(info);
-                set_next_seq(&mut slot.core.lock().q, next_seq);
+                {
+                    let mut c = slot.core.lock();
+                    if let Some(q) = self.window.as_mut().and_then(|w| w.pending.remove(&id)) {
+                        if q.next_seq() > next_seq {
+                            return Err("range beyond the queue's next sequence number");
+                        }
+                        c.q = q;
+                    }
+                    set_next_seq(&mut c.q, next_seq);
+                }
                 self.slots.insert(id, slot);
+            }
+            Record::CheckpointRange { queue, from_seq, to_seq, segment, offset, messages } => {
+                let w = self.window.get_or_insert_with(Window::default);
+                if w.tail_segment != 0 {
+                    return Err("range after the tail");
+                }
+                let rs = w.ranges.entry(queue).or_default();
+                if from_seq >= to_seq || rs.last().is_some_and(|r| r.1 > from_seq) {
+                    return Err("ranges overlap or out of order");
+                }
+                if messages.windows(2).any(|p| p[0].seq >= p[1].seq) || messages.iter().any(|m| m.seq < from_seq || m.seq >= to_seq) {
+                    return Err("range message out of its range or order");
+                }
+                rs.push((from_seq, to_seq, (segment, offset)));
+                let q = w.pending.entry(queue).or_default();
+                for m in messages {
+                    insert_checked(q, m)?;
+                }
+            }
+            Record::CheckpointTail { segment, next_queue_id } => {
+                let w = self.window.get_or_insert_with(Window::default);
+                if w.tail_segment != 0 || segment == 0 {
+                    return Err("second tail");
+                }
+                if w.ranges.values().flatten().any(|r| r.2 .0 > segment) {
+                    return Err("range taken after the tail");
+                }
+                w.tail_segment = segment;
+                self.next_id = self.next_id.max(next_queue_id);
             }
             Record::CheckpointDeletedName { name, at_ms } => {
                 self.deleted.insert(name, at_ms);
             }
             Record::CheckpointEnd { .. } | Record::CheckpointClock { .. } => {}
         }
+        Ok(())
+    }
+
+    /// The end of a checkpoint: drops the ranges of queues deleted while it
+    /// was taken. A window without its tail is refused.
+    pub fn end_checkpoint(&mut self) -> Result<(), &'static str> {
+        if let Some(w) = &mut self.window {
+            if w.tail_segment == 0 {
+                return Err("ranges without a tail");
+            }
+            w.pending.clear();
+        }
+        Ok(())
+    }
+
+    /// Applies a log record found at `at`: as `apply`, unless it lies in the
+    /// window of a fuzzy checkpoint (see `Window`).
+    pub fn apply_at(&mut self, rec: Record, at: LogPos) -> Result<(), &'static str> {
+        match &self.window {
+            Some(w) if at.0 < w.tail_segment => self.apply_in_window(rec, at),
+            _ => self.apply(rec),
+        }
+    }
+
+    fn apply_in_window(&mut self, rec: Record, at: LogPos) -> Result<(), &'static str> {
+        self.time_floor_ms = self.time_floor_ms.max(rec.time_ms());
+        let Some(w) = self.window.take() else { return self.apply(rec) };
+        let slot = |id: QueueId| self.slots.get(&id).cloned();
+        // The source side of transfers: messages leave their range's queue
+        // (the destination's tail holds them).
+        let leave = |source: QueueId, t: &Transfer| {
+            if let Some(s) = slot(source) {
+                let mut c = s.core.lock();
+                for (old, _) in &t.pairs {
+                    if w.covers(source, *old, at) {
+                        c.q.remove(*old);
+                    }
+                }
+            }
+        };
+        match rec {
+            Record::Received { queue, now_ms, until_ms, delivered, expired, dead_letter, retried, attempt_id: _ } => {
+                if let Some(s) = slot(queue) {
+                    let mut c = s.core.lock();
+                    // Promotion only makes due messages visible: applied to a
+                    // later state (a range or the tail) it changes nothing
+                    // the live store had not also changed by then.
+                    c.q.promote(now_ms);
+                    for seq in expired {
+                        if w.covers(queue, seq, at) {
+                            c.q.remove(seq);
+                        }
+                    }
+                    for seq in delivered {
+                        if !w.covers(queue, seq, at) || c.q.get(seq).is_none() {
+                            continue;
+                        }
+                        if retried {
+                            c.q.apply_inflight_until(seq, until_ms);
+                        } else {
+                            c.q.apply_receive(seq, until_ms, now_ms);
+                        }
+                    }
+                }
+                if let Some(t) = &dead_letter {
+                    leave(queue, t);
+                }
+            }
+            Record::Deleted { queue, seqs } | Record::Expired { queue, seqs } => {
+                if let Some(s) = slot(queue) {
+                    let mut c = s.core.lock();
+                    for seq in seqs {
+                        if w.covers(queue, seq, at) {
+                            c.q.remove(seq);
+                        }
+                    }
+                }
+            }
+            Record::VisibilityChanged { queue, now_ms, changes } => {
+                if let Some(s) = slot(queue) {
+                    let mut c = s.core.lock();
+                    for (seq, t) in changes {
+                        if w.covers(queue, seq, at) && c.q.get(seq).is_some() {
+                            c.q.apply_visibility(seq, t, now_ms);
+                        }
+                    }
+                }
+            }
+            Record::Purged { queue } => {
+                if let Some(s) = slot(queue) {
+                    let mut c = s.core.lock();
+                    let gone: Vec<u64> = c.q.messages().into_iter().map(|m| m.seq).filter(|&seq| w.covers(queue, seq, at)).collect();
+                    for seq in gone {
+                        c.q.remove(seq);
+                    }
+                }
+            }
+            Record::Moved { source, now_ms, transfers } => {
+                if let Some(s) = slot(source) {
+                    s.core.lock().q.promote(now_ms);
+                }
+                for t in &transfers {
+                    leave(source, t);
+                }
+            }
+            // In the tail already: sends (new sequence numbers), queue and
+            // move-task changes. Markers and the clock change no state.
+            Record::QueueCreated(_)
+            | Record::QueueDeleted { .. }
+            | Record::QueueUpdated(_)
+            | Record::MessagesSent { .. }
+            | Record::MoveTaskPut(_)
+            | Record::SyncedThrough { .. }
+            | Record::Seal { .. }
+            | Record::Clock { .. } => {}
+            Record::CheckpointBegin { .. }
+            | Record::CheckpointQueue { .. }
+            | Record::CheckpointMessages { .. }
+            | Record::CheckpointClock { .. }
+            | Record::CheckpointDeletedName { .. }
+            | Record::CheckpointMoveTask(_)
+            | Record::CheckpointDedup { .. }
+            | Record::CheckpointRange { .. }
+            | Record::CheckpointTail { .. }
+            | Record::CheckpointEnd { .. } => {
+                self.window = Some(w);
+                return Err("checkpoint record in the log");
+            }
+        }
+        self.window = Some(w);
         Ok(())
     }
 
@@ -407,6 +623,21 @@ pub(crate) fn usage_bytes(r: &BodyRef) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_ranges_a_window_record_applies_to_their_messages_from_the_position_each_was_taken_at() {
+        let mut w = Window::default();
+        w.ranges.insert(7, vec![(10, 20, (5, 100)), (20, 40, (6, 64))]);
+        // At the very position a range was taken: the record came after it.
+        assert!(w.covers(7, 10, (5, 100)));
+        assert!(w.covers(7, 19, (6, 0)));
+        assert!(!w.covers(7, 10, (5, 99)), "before the range: it shows the effect");
+        assert!(!w.covers(7, 20, (5, 200)));
+        assert!(w.covers(7, 39, (6, 64)));
+        assert!(!w.covers(7, 40, (9, 0)), "above the ranges: the tail's");
+        assert!(!w.covers(7, 5, (9, 0)), "below them: no message");
+        assert!(!w.covers(8, 10, (9, 0)), "another queue");
+    }
 
     #[test]
     fn set_next_seq_raises_the_counter_without_leaving_a_message() {

@@ -20,7 +20,7 @@
 //! write.
 
 use crate::bodies::{checkpoint_file, segment_file, Bodies, CHECKPOINT_FILE_BIT};
-use crate::checkpoint::{finish, write_index, CheckpointReport};
+use crate::checkpoint::{finish, CheckpointReport, IndexWriter, RangeEnv};
 use crate::limits::{
     BATCH_ENTRIES_MAX, CHECKPOINTS_KEPT, COMPACT_BELOW_LIVE_DIVISOR, ESTIMATED_MESSAGE_BYTES, IDLE_CHECKPOINTS_MAX, IDLE_RECLAIM_SLACK_BYTES, MOVE_BATCH_MAX, RECEIVE_MAX,
     RECORD_BYTES_MAX, SEGMENT_BYTES_MIN, SEND_BATCH_MAX,
@@ -66,6 +66,11 @@ pub(crate) struct Inner {
     last_now_ms: AtomicU64,
     /// The latest time recovery found in the data directory.
     recovered_time_floor_ms: u64,
+    /// Per queue, the lowest sequence number the last checkpoint found: no
+    /// message lies below it, so the next one probes numbers from there.
+    seq_floors: Mutex<HashMap<QueueId, u64>>,
+    range_hook: Option<Arc<dyn Fn() + Send + Sync>>,
+    range_seqs: usize,
 }
 
 /// The durable engine. Open with `LogStore::open`; see the crate docs for the
@@ -137,6 +142,9 @@ impl LogStore {
             live_at_checkpoint: Mutex::new((0, 0)),
             last_now_ms: AtomicU64::new(0),
             recovered_time_floor_ms,
+            seq_floors: Mutex::new(HashMap::new()),
+            range_hook: opts.checkpoint_range_hook.clone(),
+            range_seqs: opts.checkpoint_range_seqs.max(1),
         });
         let mut threads = Vec::new();
         let writer = Writer::new(pipe.clone(), io, &dir.join(LOG_DIR));
@@ -419,7 +427,10 @@ impl Inner {
         let _one = self.ckpt_lock.lock();
         self.pipe.check_writable()?;
         let started = Instant::now();
-        let index = {
+        // First freeze: the log rolls to segment N (the checkpoint's name,
+        // where replay will start); each queue's next sequence number then
+        // bounds the messages its ranges hold.
+        let (start_segment, plan, compact, next_queue_id) = {
             let _e = self.epoch.write();
             let start_segment = self.pipe.force_roll();
             let c = self.catalog.read();
@@ -444,27 +455,82 @@ impl Inner {
                 .filter(|(f, bytes)| self.bodies.file_len(**f).is_some_and(|len| **bytes < len / COMPACT_BELOW_LIVE_DIVISOR))
                 .map(|(f, _)| *f)
                 .collect();
-            let floor = self.recovered_time_floor_ms.max(self.last_now_ms.load(Ordering::Relaxed));
-            write_index(self.io.as_ref(), &self.dir, start_segment, &c, floor, &|f| compact.contains(&f))?
+            let floors = self.seq_floors.lock();
+            let mut plan: Vec<(QueueId, Arc<Slot>, u64, u64, u64)> = c
+                .slots
+                .iter()
+                .map(|(id, slot)| {
+                    let core = slot.core.lock();
+                    (*id, slot.clone(), core.q.next_seq(), core.q.len() as u64, floors.get(id).copied().unwrap_or(0))
+                })
+                .collect();
+            plan.sort_unstable_by_key(|p| p.0);
+            (start_segment, plan, compact, c.next_id)
         };
         let mut freeze = started.elapsed();
-        let start_segment = index.start_segment;
-        // The index points into segments below N whose newest records may
-        // not be written or fsynced yet (with `interval`/`never`, or writes
-        // in flight): it may become visible only once they are durable, or
-        // a power cut would leave it pointing at bytes that never made it.
-        // The barrier waits for the writer to write (and, with `always`,
-        // fsync) everything appended before the freeze; the fsyncs below
-        // cover the other policies.
-        self.pipe.barrier().wait_blocking()?;
-        for &f in &index.files {
-            if f & CHECKPOINT_FILE_BIT == 0 && u64::from(f) < start_segment {
-                // A failed fsync may have dropped the pages (fsyncgate): the
-                // writer must never report a later fsync of them as success.
-                if let Err(e) = self.bodies.fsync_file(f) {
-                    self.pipe.fail_stop(format!("checkpoint: {e}"));
+        let mut w = IndexWriter::create(self.io.as_ref(), &self.dir, start_segment, next_queue_id)?;
+        let is_compacted = |f: u32| compact.contains(&f);
+        let position = || self.pipe.position();
+        let hook = || {
+            if let Some(h) = &self.range_hook {
+                h();
+            }
+        };
+        // The ranges, each queue working meanwhile.
+        let env = RangeEnv { compact: &is_compacted, position: &position, between: &hook };
+        let mut floors = HashMap::with_capacity(plan.len());
+        for (id, slot, next_seq, len, low) in &plan {
+            match w.write_ranges(*id, slot, (*next_seq, *len, *low), self.range_seqs, &env) {
+                Ok(lowest) => {
+                    floors.insert(*id, lowest.unwrap_or(*next_seq));
+                }
+                Err(e) => {
+                    w.discard(self.io.as_ref());
                     return Err(e);
                 }
+            }
+        }
+        if let Err(e) = w.flush_ranges() {
+            w.discard(self.io.as_ref());
+            return Err(e);
+        }
+        // Second freeze: the tail, at the start of segment M.
+        {
+            let tail_started = Instant::now();
+            let _e = self.epoch.write();
+            let tail_segment = self.pipe.roll();
+            let c = self.catalog.read();
+            let floor = self.recovered_time_floor_ms.max(self.last_now_ms.load(Ordering::Relaxed));
+            let ranged: HashMap<QueueId, u64> = plan.iter().map(|p| (p.0, p.2)).collect();
+            if let Err(e) = w.write_tail(tail_segment, &c, &ranged, floor, &is_compacted) {
+                drop(c);
+                w.discard(self.io.as_ref());
+                return Err(e);
+            }
+            floors.retain(|id, _| c.slots.contains_key(id));
+            freeze += tail_started.elapsed();
+        }
+        drop(plan);
+        let index = w.finish(self.io.as_ref())?;
+        *self.seq_floors.lock() = floors;
+        let (start_segment, tail_segment) = (index.start_segment, index.tail_segment);
+        // The index points into segments below M whose newest records may
+        // not be written or fsynced yet (with `interval`/`never`, or writes
+        // in flight), and its window (segments N..M-1) must replay whole:
+        // it may become visible only once they are durable, or a power cut
+        // would leave it pointing at bytes that never made it. The barrier
+        // waits for the writer to write (and, with `always`, fsync)
+        // everything appended before the second freeze; the fsyncs below
+        // cover the other policies.
+        self.pipe.barrier().wait_blocking()?;
+        let window = (start_segment..index.tail_segment).map(segment_file);
+        let referenced_below = index.files.iter().copied().filter(|&f| f & CHECKPOINT_FILE_BIT == 0 && u64::from(f) < start_segment);
+        for f in referenced_below.chain(window) {
+            // A failed fsync may have dropped the pages (fsyncgate): the
+            // writer must never report a later fsync of them as success.
+            if let Err(e) = self.bodies.fsync_file(f) {
+                self.pipe.fail_stop(format!("checkpoint: {e}"));
+                return Err(e);
             }
         }
         let pipe = self.pipe.clone();
@@ -526,9 +592,22 @@ impl Inner {
         }
         drop(kept);
         self.bodies.forget_files(|f| referenced.contains(&f) || (f & CHECKPOINT_FILE_BIT == 0 && u64::from(f) >= start_segment));
+        tracing::info!(
+            target: "sluice_engine",
+            "checkpoint {}: {} messages in {} queues, {} bytes of index, {} bodies moved; writers paused {:?}, took {:?}, {} segments pruned",
+            written.file,
+            written.messages,
+            written.queues,
+            written.bytes,
+            bodies_moved,
+            freeze,
+            started.elapsed(),
+            segments_pruned
+        );
         Ok(CheckpointReport {
             file: written.file,
             start_segment,
+            tail_segment,
             queues: written.queues,
             messages: written.messages,
             bytes: written.bytes,

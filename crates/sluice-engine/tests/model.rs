@@ -8,6 +8,9 @@
 //! always, so nothing acknowledged may go) and checkpoints. Both stores get the
 //! same calls with the same `now_ms` (a clock that only moves forward); every
 //! answer is compared, and at the end every queue's counts and messages.
+//! `CheckpointDuring` runs operations between the ranges of a fuzzy
+//! checkpoint (a test hook pauses it after each), so that recovery replays a
+//! window of records logged while it was taken.
 //! Attempt ids are never reused across a restart: the attempt table is not
 //! durable (see the crate docs). 10 000 cases normally (RELIABILITY R6); `SLUICE_LONG_TESTS=1`
 //! runs 100 000 (`SLUICE_SEEDS=n` overrides).
@@ -19,7 +22,8 @@ use proptest::prelude::*;
 use sluice_engine::{CutMode, FaultIo, LogOptions, LogStore};
 use sluice_store::*;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -39,9 +43,24 @@ enum Op {
     Restart,
     Crash { mode: u8, dirents: bool },
     Checkpoint,
+    /// A checkpoint during which these operations run, one after each
+    /// range it writes (as requests would meanwhile); then `after`: nothing,
+    /// a restart or a power cut, so the window is replayed.
+    CheckpointDuring { ops: Vec<Op>, after: u8 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        20 => state_op(),
+        3 => Just(Op::Restart),
+        3 => (0..3u8, any::<bool>()).prop_map(|(mode, dirents)| Op::Crash { mode, dirents }),
+        1 => Just(Op::Checkpoint),
+        4 => (proptest::collection::vec(state_op(), 1..10), 0..3u8).prop_map(|(ops, after)| Op::CheckpointDuring { ops, after }),
+    ]
+}
+
+/// Operations on the state (no restart, crash or checkpoint).
+fn state_op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0..4u8, any::<bool>(), proptest::option::of((0..4u8, 1..4u8))).prop_map(|(name, fifo, dlq)| Op::Create { name, fifo, dlq }),
         1 => (0..8u8).prop_map(|q| Op::DeleteQueue { q }),
@@ -58,9 +77,6 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3u8, 0..3u8).prop_map(|(h, status)| Op::PutTask { h, status }),
         2 => (0..8u8).prop_map(|q| Op::Counts { q }),
         4 => (0..70_000u32).prop_map(|ms| Op::Advance { ms }),
-        2 => Just(Op::Restart),
-        2 => (0..3u8, any::<bool>()).prop_map(|(mode, dirents)| Op::Crash { mode, dirents }),
-        1 => Just(Op::Checkpoint),
     ]
 }
 
@@ -74,6 +90,10 @@ struct Harness {
     now: u64,
     next_id: u128,
     epoch: u32,
+    /// While set, the checkpoint's range hook reports each range and waits.
+    armed: Arc<AtomicBool>,
+    ranges: tokio::sync::mpsc::UnboundedReceiver<()>,
+    go_on: std::sync::mpsc::Sender<()>,
 }
 
 fn pick<T: Copy>(v: &[T], i: usize) -> Option<T> {
@@ -101,8 +121,33 @@ impl Harness {
         let fs = FaultIo::new();
         let mut opts = opts(&fs);
         opts.segment_bytes = 8 << 10;
+        // Small ranges: a queue of a few messages takes several.
+        opts.checkpoint_range_seqs = 3;
+        let armed = Arc::new(AtomicBool::new(false));
+        let (range_tx, ranges) = tokio::sync::mpsc::unbounded_channel();
+        let (go_on, go_rx) = std::sync::mpsc::channel();
+        let go_rx = Mutex::new(go_rx);
+        let a = armed.clone();
+        opts.checkpoint_range_hook = Some(Arc::new(move || {
+            if a.load(Ordering::SeqCst) && range_tx.send(()).is_ok() {
+                let _ = go_rx.lock().unwrap().recv();
+            }
+        }));
         let log = LogStore::open(&data_dir(), opts.clone()).unwrap();
-        Harness { fs, opts, log, mem: MemoryStore::new(), queues: Vec::new(), receipts: Vec::new(), now: T0, next_id: 1, epoch: 0 }
+        Harness {
+            fs,
+            opts,
+            log,
+            mem: MemoryStore::new(),
+            queues: Vec::new(),
+            receipts: Vec::new(),
+            now: T0,
+            next_id: 1,
+            epoch: 0,
+            armed,
+            ranges,
+            go_on,
+        }
     }
 
     fn q(&self, i: u8) -> QueueId {
@@ -230,6 +275,36 @@ impl Harness {
             }
             Op::Checkpoint => {
                 self.log.checkpoint().await.unwrap();
+            }
+            Op::CheckpointDuring { ops, after } => {
+                self.armed.store(true, Ordering::SeqCst);
+                let log = self.log.clone();
+                let mut ck = tokio::spawn(async move { log.checkpoint().await });
+                let mut next = 0;
+                loop {
+                    let range_done = tokio::select! {
+                        r = self.ranges.recv() => r.is_some(),
+                        r = &mut ck => {
+                            r.unwrap().unwrap();
+                            break;
+                        }
+                    };
+                    assert!(range_done);
+                    if let Some(op) = ops.get(next) {
+                        Box::pin(self.step(op)).await;
+                        next += 1;
+                    }
+                    self.go_on.send(()).unwrap();
+                }
+                self.armed.store(false, Ordering::SeqCst);
+                for op in &ops[next..] {
+                    Box::pin(self.step(op)).await;
+                }
+                match after {
+                    0 => {}
+                    1 => self.reopen(None).await,
+                    _ => self.reopen(Some((CutMode::DropPages, true))).await,
+                }
             }
         }
     }

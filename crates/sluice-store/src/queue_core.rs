@@ -843,6 +843,12 @@ impl QueueCore {
         seqs
     }
 
+    /// Every message's sequence number, unsorted: one pass over the table
+    /// (checkpoints sort the copy outside the queue's lock).
+    pub fn seqs_unsorted(&self) -> Vec<u64> {
+        self.messages.values().map(|m| m.seq).collect()
+    }
+
     /// Every message (for checkpoints and tests), in sequence order.
     pub fn messages(&self) -> Vec<&CoreMessage> {
         // Sorted on a copy of the key: comparing through the pointers would

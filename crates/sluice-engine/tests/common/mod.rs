@@ -48,6 +48,8 @@ pub fn opts(fs: &FaultIo) -> LogOptions {
         enospc_retry: Duration::from_millis(20),
         body_cache_bytes: 4 << 10,
         io: fs.as_io(),
+        checkpoint_range_hook: None,
+        checkpoint_range_seqs: sluice_engine::limits::CHECKPOINT_MESSAGES_PER_RECORD,
     }
 }
 

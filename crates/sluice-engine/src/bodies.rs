@@ -170,12 +170,21 @@ impl Bodies {
         }
     }
 
-    /// The bytes of a payload, bypassing the cache (checkpoints read every
-    /// live body once and must not flush the recently used ones).
-    pub fn get_uncached(&self, p: &Payload) -> Result<Bytes, StoreError> {
-        match p {
-            Payload::Inline(b) => Ok((**b).clone()),
-            Payload::Stored(r) => self.get_ref(r, false).map_err(|e| e.error),
+    /// The bytes of a body a checkpoint copies (uncached), and whether it
+    /// is damaged on disk for good (it failed its checksum twice). A
+    /// damaged body is copied as it is: its handle's checksum still refuses
+    /// it on every read (a receive quarantines it), and one damaged body
+    /// must not fail every checkpoint, and so stop compaction, while its
+    /// message is stored. An I/O error fails the copy (it may heal).
+    pub fn get_for_copy(&self, r: &BodyRef) -> Result<(Bytes, bool), StoreError> {
+        match self.get_ref(r, false) {
+            Ok(b) => Ok((b, false)),
+            Err(BodyError { damaged: true, .. }) => {
+                let bytes = self.read_file(r)?;
+                let damaged = crc32c::crc32c(&bytes) != r.crc;
+                Ok((Bytes::from(bytes), damaged))
+            }
+            Err(e) => Err(e.error),
         }
     }
 

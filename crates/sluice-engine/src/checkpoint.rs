@@ -429,7 +429,8 @@ impl IndexWriter {
 /// against its CRC) into the bodies file, makes both files durable and
 /// visible. `cancelled` is polled between chunks (shutdown). A body that
 /// cannot be read fails the checkpoint (nothing is pruned; the log and the
-/// older checkpoints keep everything).
+/// older checkpoints keep everything); one damaged on disk is copied as it
+/// is (`Bodies::get_for_copy`).
 pub(crate) fn finish(io: &dyn Io, dir: &Path, index: Index, bodies: &Bodies, cancelled: &dyn Fn() -> bool) -> Result<Written, StoreError> {
     let ck_dir = dir.join(CHECKPOINT_DIR);
     let n = index.start_segment;
@@ -443,7 +444,15 @@ pub(crate) fn finish(io: &dyn Io, dir: &Path, index: Index, bodies: &Bodies, can
             for (_, rs) in &index.relocations {
                 for r in rs {
                     debug_assert_eq!(out.at + out.buf.len() as u64, r.new_offset);
-                    let b = bodies.get_uncached(&Payload::Stored(r.old))?;
+                    let (b, damaged) = bodies.get_for_copy(&r.old)?;
+                    if damaged {
+                        let (file, offset) = (r.old.file, r.old.offset);
+                        tracing::warn!(
+                            target: "sluice_engine",
+                            "checkpoint: the body in {} at offset {offset} fails its checksum; copied as it is (a receive quarantines its message)",
+                            crate::bodies::file_name(file)
+                        );
+                    }
                     out.buf.extend_from_slice(&b);
                     if out.buf.len() >= CHECKPOINT_RECORD_BYTES_TARGET && cancelled() {
                         return Err(StoreError::Unavailable("checkpoint cancelled by shutdown".into()));

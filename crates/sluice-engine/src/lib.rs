@@ -229,9 +229,7 @@
 //! server sees; target < 2 s: met; 0.84–0.91 s before the checkpoint's
 //! files were gathered while parsing it), from the log alone 1.5–1.7 s
 //! (R11: < 10 s). The checkpoint is an 84 MB index (bodies stay in their
-//! segments), written with a 0.40–0.42 s freeze (0.62–0.66 s while the
-//! second freeze recounted every handle). 2 M: fresh process 1.08–1.46 s
-//! (was 1.94–2.35 s), freeze 0.75–0.89 s (was 1.09–1.50 s). 10 M messages:
+//! segments). 2 M: fresh process 1.08–1.46 s (was 1.94–2.35 s). 10 M messages:
 //! 14.1 s from the checkpoint in a fresh process (an 840 MB index; 16–19 s
 //! before), 17.7 s from the log alone. Writers pause for a checkpoint only
 //! while the log rolls and the tail is written: 31–36 µs at 1 M messages

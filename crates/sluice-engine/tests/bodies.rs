@@ -236,6 +236,32 @@ async fn given_flipped_bit_in_a_stored_body_receive_should_fail_never_serve_it_a
     assert_eq!(store.stats().quarantined, 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_a_damaged_body_in_a_file_being_compacted_checkpoints_should_go_on_and_a_receive_quarantine_it() {
+    let fs = FaultIo::new();
+    let store = open_no_cache(&fs);
+    let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+    send_range(&store, q, 0..200).await;
+    store.checkpoint().await.unwrap();
+    delete_where(&store, q, T0, |id| id % 10 != 0).await;
+    let (path, at) = segment_files(&fs).into_iter().find_map(|p| body_offset(&fs, &p, 10).map(|o| (p, o))).expect("body 10 on disk");
+    assert!(fs.flip_bit(&path, at + 3, 2));
+    // The first checkpoint finds the first segments mostly dead, the next
+    // one moves their survivors, the damaged body among them.
+    store.checkpoint().await.unwrap();
+    create(store.as_ref(), "something-to-log", QueueConfig::default()).await;
+    let c = store.checkpoint().await.expect("a damaged body does not fail the checkpoint");
+    assert!(c.bodies_moved >= 15, "{c:?}");
+    // Its copy is as damaged: never served, quarantined by the receive.
+    let expected: Vec<u128> = (0..200).filter(|i| i % 10 == 0 && *i != 10).collect();
+    assert_eq!(receive_all(&store, q, T0 + 1).await, expected);
+    assert_eq!(store.stats().quarantined, 1);
+    store.close().await.unwrap();
+    drop(store);
+    let store = open_no_cache(&fs);
+    assert_eq!(receive_all(&store, q, T0 + 2).await, expected);
+}
+
 #[tokio::test]
 async fn given_one_damaged_body_in_a_batch_receive_should_serve_the_others() {
     let fs = FaultIo::new();

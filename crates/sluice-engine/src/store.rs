@@ -1211,6 +1211,7 @@ impl Store for LogStore {
             if c.deleted {
                 continue;
             }
+            c.q.forget_expired_dedup(now_ms);
             let seqs = c.q.expired(retention, now_ms);
             if seqs.is_empty() {
                 continue;

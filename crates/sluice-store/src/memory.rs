@@ -339,6 +339,7 @@ impl Store for MemoryStore {
         for slot in slots {
             let retention = slot.info.read().config.retention_secs;
             let mut core = slot.core.lock();
+            core.forget_expired_dedup(now_ms);
             for seq in core.expired(retention, now_ms) {
                 core.remove(seq);
                 n += 1;

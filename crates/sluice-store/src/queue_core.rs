@@ -860,7 +860,16 @@ impl QueueCore {
 
     /// Looks a deduplication key up (FIFO), forgetting expired entries first.
     pub fn dedup_lookup(&mut self, key: &str, now_ms: u64) -> Option<DedupEntry> {
-        let x = self.x.as_mut()?;
+        self.forget_expired_dedup(now_ms);
+        self.x.as_ref()?.dedup.get(key).copied().filter(|e| e.expires_ms > now_ms)
+    }
+
+    /// Forgets the deduplication entries expired at `now_ms` (they can never
+    /// deduplicate again). Sends do it first; the engines' expiry sweep does
+    /// it too, so a FIFO queue that stops receiving sends gives their memory
+    /// back. Changes nothing observable, so it is not logged.
+    pub fn forget_expired_dedup(&mut self, now_ms: u64) {
+        let Some(x) = self.x.as_mut() else { return };
         while let Some((exp, _)) = x.dedup_expiry.front() {
             if *exp > now_ms {
                 break;
@@ -871,7 +880,15 @@ impl QueueCore {
                 }
             }
         }
-        x.dedup.get(key).copied().filter(|e| e.expires_ms > now_ms)
+        if x.dedup.is_empty() {
+            x.dedup.shrink_to_fit();
+            x.dedup_expiry.shrink_to_fit();
+        }
+    }
+
+    /// Deduplication entries held (live or expired but not forgotten yet).
+    pub fn dedup_len(&self) -> usize {
+        self.x.as_ref().map_or(0, |x| x.dedup.len())
     }
 
     /// Records a deduplication key (FIFO send, or its replay).
@@ -903,6 +920,19 @@ pub fn dedup_key(dedup_id: &str, group_id: Option<&str>, scope_group: bool) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn given_expired_deduplication_entries_the_sweep_should_forget_them_without_a_send() {
+        let mut c = QueueCore::new();
+        for i in 0..100u64 {
+            c.dedup_register(format!("d{i}"), DedupEntry { message_id: u128::from(i), seq: i, expires_ms: 1_000 + i });
+        }
+        c.forget_expired_dedup(1_049);
+        assert_eq!(c.dedup_len(), 50, "entries expiring at 1,000..=1,049 are gone");
+        assert!(c.dedup_lookup("d50", 1_049).is_some());
+        c.forget_expired_dedup(10_000);
+        assert_eq!(c.dedup_len(), 0);
+    }
 
     #[test]
     fn a_stored_message_fits_a_128_byte_allocation() {

@@ -45,6 +45,15 @@ pub const CHECKPOINT_EVERY_RECORDS_DEFAULT: u64 = 250_000;
 /// for a few records each.
 pub const INDEX_MESSAGES_PER_LOG_RECORD: u64 = 4;
 
+/// A stale index: once the messages stored have fallen to this fraction
+/// (numerator / denominator) of the last index's, a restart would load the
+/// index's messages and then replay their deletion, so a checkpoint is due
+/// (a drain checkpoints as it goes, each index a quarter smaller). Only for
+/// an index of at least `checkpoint_every_records × 2 / 5` messages (100,000
+/// by default) and after `checkpoint_every_records / 25` records (10,000):
+/// below that a restart is fast anyway.
+pub const STALE_INDEX_LIVE: (u64, u64) = (3, 4);
+
 /// While only the last index's size holds an automatic checkpoint back, the
 /// checkpointer counts the messages stored this often: a drain shrinks the
 /// next index, so the triggers scaled by the last one shrink with it.

@@ -30,7 +30,7 @@
 
 use crate::codec::{encode_file_header, FILE_HEADER_BYTES, SEGMENT_MAGIC};
 use crate::io::{is_no_space, write_all_at, Io, IoFile};
-use crate::limits::{INDEX_MESSAGES_PER_LOG_RECORD, LIVE_RECHECK, LOG_BYTES_PER_INDEX_BYTE, PENDING_BYTES_MAX};
+use crate::limits::{INDEX_MESSAGES_PER_LOG_RECORD, LIVE_RECHECK, LOG_BYTES_PER_INDEX_BYTE, PENDING_BYTES_MAX, STALE_INDEX_LIVE};
 use crate::record::Record;
 use crate::FsyncPolicy;
 use crate::limits::{PIPE_BUFFER_BYTES_INITIAL, PIPE_SPARE_BUFFERS, PIPE_SPARE_BUFFER_BYTES_MAX};
@@ -468,14 +468,18 @@ impl Pipe {
             if !self.ckpt_cv.wait_until(&mut st, deadline).timed_out() {
                 continue;
             }
-            if self.past_base_triggers(&st) {
+            let base = self.past_base_triggers(&st);
+            let may_be_stale = self.may_be_stale(&st);
+            if base || may_be_stale {
                 let n = parking_lot::MutexGuard::unlocked(&mut st, live_messages);
-                if n < st.last_index_messages {
+                let (live, of) = STALE_INDEX_LIVE;
+                let stale = may_be_stale && n.saturating_mul(of) <= st.last_index_messages.saturating_mul(live);
+                if base && n < st.last_index_messages {
                     let scaled = u128::from(st.last_index_bytes) * u128::from(n) / u128::from(st.last_index_messages);
                     st.last_index_bytes = scaled as u64;
                     st.last_index_messages = n;
                 }
-                if self.due(&st) && healthy && !st.checkpoint_requested {
+                if (stale || self.due(&st)) && healthy && !st.checkpoint_requested {
                     st.checkpoint_requested = true;
                     return CheckpointWork::Due;
                 }
@@ -503,6 +507,13 @@ impl Pipe {
         let every_records = st.every_records.map(|n| n.max(st.last_index_messages / INDEX_MESSAGES_PER_LOG_RECORD));
         self.checkpoint_every.is_some()
             && (every.is_some_and(|n| st.since_checkpoint >= n) || every_records.is_some_and(|n| st.records_since_checkpoint >= n))
+    }
+
+    /// Whether the last index may have gone stale (`limits::STALE_INDEX_LIVE`):
+    /// large enough, and enough logged since, to count the messages stored.
+    fn may_be_stale(&self, st: &PipeState) -> bool {
+        let Some(every) = st.every_records.filter(|_| self.checkpoint_every.is_some()) else { return false };
+        !st.checkpoint_requested && st.last_index_messages >= every.saturating_mul(2) / 5 && st.records_since_checkpoint >= every / 25
     }
 
     /// Past a base trigger but not (yet) due: only the last index's size

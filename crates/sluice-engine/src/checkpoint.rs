@@ -14,7 +14,8 @@
 //! which every mutating operation holds in read mode while it applies its
 //! effect and appends its record) rolls the log to a new segment N; then each
 //! queue's existing messages are written range by range under that queue's
-//! lock alone, each range with the log position it was taken at; the second
+//! lock alone, each range with the log position it was taken at (and, in a
+//! second pass, what arrived during the first); the second
 //! freeze rolls the log to segment M and writes the tail (catalog, what was
 //! sent or moved meanwhile, deduplication tables). Recovery replays segments
 //! N..M-1 filtered by those positions (`state::Window`), then the rest.

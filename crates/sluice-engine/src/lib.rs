@@ -162,9 +162,10 @@
 //! and each queue's next sequence number is noted; then each queue's
 //! messages below it are written in ranges of 1,024 sequence numbers, each
 //! under that queue's lock alone, with the log position it was taken at
-//! (`Record::CheckpointRange`), while requests go on; then, under the epoch
-//! lock again, the pipe rolls to segment M and the *tail* is written: the
-//! catalog, the messages sent or moved in since the first roll, the FIFO
+//! (`Record::CheckpointRange`), while requests go on, and in a second pass
+//! the messages that arrived during the first; then, under the epoch lock
+//! again, the pipe rolls to segment M and the *tail* is written: the
+//! catalog, the messages sent or moved in since the second pass, the FIFO
 //! deduplication tables, names and move tasks (`Record::CheckpointTail`
 //! first). Recovery loads the index and replays segments from N; a record of
 //! the window (segments N..M-1) applies to a range's message only if it lies

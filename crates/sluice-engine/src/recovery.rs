@@ -319,11 +319,13 @@ struct CheckpointParser {
     header_done: bool,
     /// Every file a body handle of the checkpoint points into.
     files: HashSet<u32>,
+    /// The highest segment a range's body handle points into (0: none).
+    range_segments: u64,
 }
 
 impl CheckpointParser {
     fn new(n: u64) -> Self {
-        Self { n, catalog: Catalog::default(), count: 0, header_done: false, files: HashSet::new() }
+        Self { n, catalog: Catalog::default(), count: 0, header_done: false, files: HashSet::new(), range_segments: 0 }
     }
 
     /// Applies the whole frames of `buf`, which holds the file's bytes from
@@ -342,7 +344,7 @@ impl CheckpointParser {
             start = FILE_HEADER_BYTES;
         }
         let n = self.n;
-        let (catalog, count, files) = (&mut self.catalog, &mut self.count, &mut self.files);
+        let (catalog, count, files, range_segments) = (&mut self.catalog, &mut self.count, &mut self.files, &mut self.range_segments);
         with_frames(buf, start, |frames| {
             for item in frames {
                 let (pos, size, rec) = match item {
@@ -382,11 +384,26 @@ impl CheckpointParser {
                 let mut rec = rec;
                 // A checkpoint's handles point into segments it covers or
                 // into bodies files of checkpoints up to itself; a fuzzy
-                // checkpoint's tail also into the segments of its window.
+                // checkpoint's ranges and tail also into the segments of its
+                // window (ranges come before the tail names its end: their
+                // highest segment is checked against it there).
                 let covered = match &catalog.window {
                     Some(w) if w.tail_segment != 0 => w.tail_segment,
+                    _ if matches!(rec, Record::CheckpointRange { .. }) => u64::MAX,
                     _ => n,
                 };
+                if let Record::CheckpointTail { segment, .. } = &rec {
+                    if *range_segments >= *segment {
+                        return Err(reject(at, "range body handle beyond the checkpoint's window"));
+                    }
+                }
+                if let (Some(ms), true) = (rec.messages_mut(), covered == u64::MAX) {
+                    let top = ms.iter().filter_map(|m| match &m.payload {
+                        Payload::Stored(r) if r.file & CHECKPOINT_FILE_BIT == 0 => Some(u64::from(r.file)),
+                        _ => None,
+                    });
+                    *range_segments = top.fold(*range_segments, u64::max);
+                }
                 if let Some(ms) = rec.messages_mut() {
                     let outside = ms.iter().any(|m| match &m.payload {
                         Payload::Stored(r) if r.file & CHECKPOINT_FILE_BIT != 0 => u64::from(r.file & !CHECKPOINT_FILE_BIT) > n,

@@ -430,7 +430,7 @@ impl Inner {
         // First freeze: the log rolls to segment N (the checkpoint's name,
         // where replay will start); each queue's next sequence number then
         // bounds the messages its ranges hold.
-        let (start_segment, plan, compact, next_queue_id) = {
+        let (start_segment, mut plan, compact, next_queue_id) = {
             let _e = self.epoch.write();
             let start_segment = self.pipe.force_roll();
             let c = self.catalog.read();
@@ -488,6 +488,21 @@ impl Inner {
                     w.discard(self.io.as_ref());
                     return Err(e);
                 }
+            }
+        }
+        // A second pass over what was sent (or moved in) meanwhile, so that
+        // the tail, written with writers paused, holds only what arrives
+        // during this pass: under a 40,000 msg/s fill the tail of a 1 M
+        // checkpoint was 44,000 messages and a 6 ms pause.
+        for (id, slot, next_seq, _, _) in plan.iter_mut() {
+            let from = *next_seq;
+            let to = slot.core.lock().q.next_seq();
+            if to > from {
+                if let Err(e) = w.write_ranges(*id, slot, (to, to - from, from), self.range_seqs, &env) {
+                    w.discard(self.io.as_ref());
+                    return Err(e);
+                }
+                *next_seq = to;
             }
         }
         if let Err(e) = w.flush_ranges() {

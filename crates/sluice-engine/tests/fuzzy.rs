@@ -110,6 +110,8 @@ async fn given_load_during_checkpoints_a_power_cut_and_restart_should_restore_th
     drop(store);
     fs.reboot();
     let store = LogStore::open(&data_dir(), o.clone()).unwrap();
+    let report = store.recovery_report();
+    assert!(report.checkpoint.is_some() && report.rejected_checkpoints.is_empty(), "the newest checkpoint was used: {report:?}");
     assert_eq!(store.dump(now), before, "state after the power cut");
     store.close().await.unwrap();
     drop(store);

@@ -164,6 +164,10 @@ impl Harness {
         drop(old);
         self.fs.reboot();
         self.log = LogStore::open(&data_dir(), self.opts.clone()).unwrap_or_else(|e| panic!("reopen failed: {e}"));
+        // A visible checkpoint is always whole: none may be set aside (the
+        // fallback would hide a checkpoint that recovery cannot read).
+        let report = self.log.recovery_report();
+        assert!(report.rejected_checkpoints.is_empty(), "{report:?}");
         self.epoch += 1;
     }
 

@@ -125,6 +125,29 @@
 //!    drain (the triggers were scaled by the peak's index) and recovery made
 //!    two extra passes over every message; both fixed (`1392453`,
 //!    `d1c846b`).
+//! 5. 2026-11-26 12:46, commit `ffc4f87` (fuzzy checkpoints):
+//!    `SLUICE_SOAK_SECS=900 SLUICE_SOAK_KILL_SECS=90
+//!    SLUICE_SOAK_SLOW_SECS=300`, stopped by hand in the second round after
+//!    1 304 s. Round 0: a 3.54 M-message backlog (3 455 MiB live, 4 638 MiB
+//!    on disk) drained in 566 s; 1 871 757 acknowledged standard sends
+//!    (+1 701 540 FIFO), 1 871 738 acknowledged deletes; lost 0, FIFO
+//!    missing 0. It showed restarts during the drain of 5.6, 5.7 and 6.3 s
+//!    with 3.2, 2.7 and 2.0 M messages left: each loaded the peak's index
+//!    and replayed the drain until the records trigger fired (fixed in
+//!    `75e2a50`: a stale index, a quarter of its messages gone, is a
+//!    trigger).
+//! 6. 2026-11-26 13:09, commit `5a3f54b` (stale-index trigger), same
+//!    settings but `SLUICE_SOAK_SECS=600`: 729 s, one round, 7 kills; a
+//!    2.72 M-message backlog (2 659 MiB live, 3 518 MiB on disk, 1.32×)
+//!    drained in 419 s; 1 440 315 acknowledged standard sends (+1 309 320
+//!    FIFO), 1 440 378 acknowledged deletes (10 unknown, 0 late); 0 lost,
+//!    0 resurrected, 0 corrupt, 0 FIFO violations; churn 6 920 acknowledged,
+//!    all dead-lettered with ApproximateReceiveCount exactly 4. Restarts
+//!    during the drain 4.86, 2.88, 0.80 and 0.44 s with 2.31, 1.80, 1.17
+//!    and 0.56 M messages (run 5: 5.6 – 6.3 s); median 2.0 s, max 4.86 s over
+//!    the run. RSS first/last/max 332/153/784 MiB, 50 MiB at the end; fds at
+//!    most 79; threads 5. Disk 0.0 MiB 0.5 s after the drain and after a
+//!    graceful restart: passed.
 
 mod common;
 

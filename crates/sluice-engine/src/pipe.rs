@@ -106,6 +106,16 @@ pub(crate) struct Position {
     pub offset: u64,
 }
 
+/// Starts a new segment for the next appended record unless the current
+/// one holds none yet; returns the segment it will go to.
+fn roll_segment(st: &mut PipeState) -> u64 {
+    if st.segment_len > FILE_HEADER_BYTES as u64 {
+        st.segment += 1;
+        st.segment_len = FILE_HEADER_BYTES as u64;
+    }
+    st.segment
+}
+
 pub(crate) struct PipeState {
     batches: VecDeque<Arc<Batch>>,
     /// The batches of the writer's current round, until they are written:
@@ -340,26 +350,17 @@ impl Pipe {
     /// appended before lies in a lower segment. Used by checkpoints.
     pub fn force_roll(&self) -> u64 {
         let mut st = self.st.lock();
-        if st.segment_len > FILE_HEADER_BYTES as u64 {
-            st.segment += 1;
-            st.segment_len = FILE_HEADER_BYTES as u64;
-        }
         st.since_checkpoint = 0;
         st.records_since_checkpoint = 0;
         st.checkpoint_requested = false;
-        st.segment
+        roll_segment(&mut st)
     }
 
     /// `force_roll` without restarting the checkpoint triggers' counts: the
     /// end of a fuzzy checkpoint, whose window (logged since its start) is
     /// replayed at restart and so counts toward the next one.
     pub fn roll(&self) -> u64 {
-        let mut st = self.st.lock();
-        if st.segment_len > FILE_HEADER_BYTES as u64 {
-            st.segment += 1;
-            st.segment_len = FILE_HEADER_BYTES as u64;
-        }
-        st.segment
+        roll_segment(&mut self.st.lock())
     }
 
     /// Where the next appended record will begin, or later: every record

@@ -11,7 +11,20 @@
 //! indexes (n = first segment the checkpoint does not cover),
 //! `checkpoint/<n>.bodies` bodies a checkpoint moved out of mostly dead files
 //! (a 32-byte header, magic "SLUICBOD", then raw bodies), `*.tmp` while a
-//! checkpoint is written, `*.rejected` for checkpoints that failed validation.
+//! checkpoint is written, `*.rejected` for checkpoints that failed validation,
+//! and `log/next-segment.tmp`, the next segment being prepared.
+//!
+//! # Preallocated segments
+//! A busy log writes into segments prepared ahead of time by their own
+//! thread: zero-filled to the segment size and fsynced before use, then given
+//! their header and renamed into place at the roll (`prealloc.rs`). Writes
+//! then overwrite allocated blocks inside the file, so an fdatasync writes the
+//! data and flushes, without also writing the inode for a new size and new
+//! extents. A segment is truncated to its records before its seal, so only
+//! the last segment can end in zeros; recovery cuts them
+//! (`RecoveryReport::preallocated_bytes_cut`), which is not a torn tail. An
+//! idle log gives the space back (the writer rolls to an empty segment and
+//! the prepared file is removed). `LogOptions::preallocate_segments`.
 //!
 //! # Record format (all integers little-endian)
 //! Files start with a 32-byte header: `magic[8] ("SLUICSEG"/"SLUICCKP") |
@@ -279,6 +292,7 @@ mod fault;
 mod io;
 pub mod limits;
 mod pipe;
+mod prealloc;
 mod record;
 mod recovery;
 mod salvage;
@@ -360,6 +374,9 @@ pub struct LogOptions {
     /// under its queue's lock): `limits::CHECKPOINT_MESSAGES_PER_RECORD`;
     /// tests make it small.
     pub checkpoint_range_seqs: usize,
+    /// Prepare each next segment ahead of time, zero-filled and fsynced, so
+    /// that an fsync does not also write the inode (see `prealloc`).
+    pub preallocate_segments: bool,
 }
 
 impl LogOptions {
@@ -379,6 +396,7 @@ impl LogOptions {
             io,
             checkpoint_range_hook: None,
             checkpoint_range_seqs: limits::CHECKPOINT_MESSAGES_PER_RECORD,
+            preallocate_segments: true,
         }
     }
 }
@@ -401,6 +419,7 @@ impl std::fmt::Debug for LogOptions {
             .field("enospc_retry", &self.enospc_retry)
             .field("body_cache_bytes", &self.body_cache_bytes)
             .field("checkpoint_range_seqs", &self.checkpoint_range_seqs)
+            .field("preallocate_segments", &self.preallocate_segments)
             .finish_non_exhaustive()
     }
 }
@@ -418,6 +437,8 @@ pub struct LogStats {
     pub fsyncs: u64,
     /// Segments created.
     pub segments_created: u64,
+    /// Of those, segments made from a prepared (preallocated) file.
+    pub segments_preallocated: u64,
     /// Checkpoints written.
     pub checkpoints: u64,
     /// Idle periods the checkpointer handled (each looked at the disk use

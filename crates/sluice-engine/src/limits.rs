@@ -160,3 +160,19 @@ pub const BODY_CACHE_BYTES_DEFAULT: usize = 64 << 20;
 /// hold one frame larger than this). Checkpoints hold the bodies, so they are
 /// as large as the live data and are never read whole.
 pub const CHECKPOINT_READ_WINDOW_BYTES: usize = 32 << 20;
+
+/// The writer asks for the next segment to be prepared (zero-filled to
+/// `segment_bytes` and fsynced, see `prealloc`) once the current one holds
+/// this fraction (1 / n) of `segment_bytes`, or `PREPARE_NEXT_AT_BYTES_MAX`
+/// if less: a log that stays small never prepares one, a busy one has the
+/// next ready before it rolls.
+pub const PREPARE_NEXT_AT_DIVISOR: u64 = 4;
+
+/// See `PREPARE_NEXT_AT_DIVISOR`. When the writer's segment was created
+/// empty (the first after open, or one rolled to while nothing was ready),
+/// it rolls to the prepared one as soon as that is ready, so a busy log
+/// writes into preallocated segments after its first MiB.
+pub const PREPARE_NEXT_AT_BYTES_MAX: u64 = 1 << 20;
+
+/// Zeros written per call while preparing a segment.
+pub const PREPARE_CHUNK_BYTES: usize = 1 << 20;

@@ -33,7 +33,8 @@ use crate::io::{is_no_space, write_all_at, Io, IoFile};
 use crate::limits::{INDEX_MESSAGES_PER_LOG_RECORD, LIVE_RECHECK, LOG_BYTES_PER_INDEX_BYTE, PENDING_BYTES_MAX, STALE_INDEX_LIVE};
 use crate::record::Record;
 use crate::FsyncPolicy;
-use crate::limits::{PIPE_BUFFER_BYTES_INITIAL, PIPE_SPARE_BUFFERS, PIPE_SPARE_BUFFER_BYTES_MAX};
+use crate::limits::{PIPE_BUFFER_BYTES_INITIAL, PIPE_SPARE_BUFFERS, PIPE_SPARE_BUFFER_BYTES_MAX, PREPARE_NEXT_AT_BYTES_MAX, PREPARE_NEXT_AT_DIVISOR};
+use crate::prealloc::{PrepWork, PREPARED_NAME};
 use parking_lot::{Condvar, Mutex};
 use sluice_store::StoreError;
 use std::collections::VecDeque;
@@ -154,6 +155,33 @@ pub(crate) struct PipeState {
     /// again only after something new was appended.
     idle_handled: u64,
     writer_segment: u64,
+    /// Segments are preallocated (`prealloc`): the state of the next one.
+    preallocate: bool,
+    prep: Prep,
+    /// The segment a preparation was last asked for (once per segment, so a
+    /// failed preparation is not retried in a loop).
+    prep_asked: u64,
+    /// Remove the file being prepared as soon as it is done.
+    prep_discard: bool,
+    /// The next roll makes an empty segment (the log went idle).
+    plain_next_roll: bool,
+    /// The writer's segment was made from a prepared file.
+    writer_preallocated: bool,
+}
+
+/// The next segment's preparation (see `prealloc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prep {
+    /// No prepared file, none asked for.
+    None,
+    /// The writer asked for one.
+    Wanted,
+    /// The preparer is writing it.
+    Preparing,
+    /// `prealloc::PREPARED_NAME` is ready to become the next segment.
+    Ready,
+    /// The prepared file is to be removed.
+    Discard,
 }
 
 /// What the checkpointer thread is to do next.
@@ -175,11 +203,13 @@ pub(crate) struct Counters {
     pub rounds: AtomicU64,
     pub fsyncs: AtomicU64,
     pub segments_created: AtomicU64,
+    pub segments_preallocated: AtomicU64,
 }
 
 pub(crate) struct Pipe {
     st: Mutex<PipeState>,
     writer_cv: Condvar,
+    prep_cv: Condvar,
     pub(crate) ckpt_cv: Condvar,
     policy: FsyncPolicy,
     segment_bytes: u64,
@@ -226,8 +256,15 @@ impl Pipe {
                 last_index_messages: 0,
                 every_records: None,
                 writer_segment: first_segment,
+                preallocate: false,
+                prep: Prep::None,
+                prep_asked: 0,
+                prep_discard: false,
+                plain_next_roll: false,
+                writer_preallocated: false,
             }),
             writer_cv: Condvar::new(),
+            prep_cv: Condvar::new(),
             ckpt_cv: Condvar::new(),
             policy,
             segment_bytes,
@@ -420,7 +457,107 @@ impl Pipe {
         drop(st);
         self.writer_cv.notify_all();
         self.ckpt_cv.notify_all();
+        self.prep_cv.notify_all();
         rx
+    }
+
+    /// Segments are preallocated from now on (before the threads start).
+    pub fn enable_preallocation(&self) {
+        self.st.lock().preallocate = true;
+    }
+
+    /// The preparer's next job; blocks until there is one.
+    pub(crate) fn next_prep_work(&self) -> PrepWork {
+        let mut st = self.st.lock();
+        loop {
+            if st.closing {
+                return PrepWork::Exit { remove: matches!(st.prep, Prep::Ready | Prep::Discard) };
+            }
+            match st.prep {
+                Prep::Wanted => {
+                    st.prep = Prep::Preparing;
+                    st.prep_discard = false;
+                    return PrepWork::Prepare;
+                }
+                Prep::Discard => return PrepWork::Remove,
+                _ => self.prep_cv.wait(&mut st),
+            }
+        }
+    }
+
+    /// A preparation ended (`ok`: the file is complete and fsynced).
+    pub(crate) fn prep_done(&self, ok: bool) {
+        let mut st = self.st.lock();
+        st.prep = match (ok, st.prep_discard || st.closing) {
+            (true, false) => Prep::Ready,
+            (true, true) => Prep::Discard,
+            (false, _) => Prep::None,
+        };
+        st.prep_discard = false;
+    }
+
+    /// The preparer removed a discarded file.
+    pub(crate) fn prep_removed(&self) {
+        let mut st = self.st.lock();
+        if st.prep == Prep::Discard {
+            st.prep = Prep::None;
+        }
+    }
+
+    /// The log went idle: the next roll makes an empty segment and a
+    /// prepared file is removed, so the preallocation's space goes back.
+    /// True when the writer's segment was made from a prepared file (the
+    /// caller rolls, so that its unused zeros are cut by its seal).
+    pub fn trim_preallocation(&self) -> bool {
+        let mut st = self.st.lock();
+        if !st.preallocate {
+            return false;
+        }
+        st.plain_next_roll = true;
+        match st.prep {
+            Prep::Ready => st.prep = Prep::Discard,
+            Prep::Preparing => st.prep_discard = true,
+            Prep::Wanted => st.prep = Prep::None,
+            Prep::None | Prep::Discard => {}
+        }
+        let preallocated = st.writer_preallocated;
+        drop(st);
+        self.prep_cv.notify_all();
+        preallocated
+    }
+
+    /// Whether the writer's next segment is to be the prepared file (which
+    /// it then owns), or created empty.
+    fn take_prepared(&self) -> bool {
+        let mut st = self.st.lock();
+        let plain = std::mem::take(&mut st.plain_next_roll);
+        if st.prep == Prep::Ready && !plain {
+            st.prep = Prep::None;
+            return true;
+        }
+        false
+    }
+
+    /// Asks for the next segment to be prepared once segment `no` holds
+    /// `end` bytes (`PREPARE_NEXT_AT_DIVISOR`, at most
+    /// `PREPARE_NEXT_AT_BYTES_MAX`; once per segment). When the writer's
+    /// segment was created empty and a prepared one is ready, the next
+    /// record starts a new segment, which will be the prepared file.
+    fn maybe_ask_prep(&self, st: &mut PipeState, no: u64, end: u64) {
+        if !st.preallocate || st.plain_next_roll {
+            return;
+        }
+        let ask_at = (self.segment_bytes / PREPARE_NEXT_AT_DIVISOR).min(PREPARE_NEXT_AT_BYTES_MAX);
+        if st.prep_asked != no && end >= ask_at {
+            st.prep_asked = no;
+            if st.prep == Prep::None {
+                st.prep = Prep::Wanted;
+                self.prep_cv.notify_all();
+            }
+        }
+        if st.prep == Prep::Ready && !st.writer_preallocated && st.segment == no {
+            roll_segment(st);
+        }
     }
 
     pub fn is_closing(&self) -> bool {
@@ -614,6 +751,9 @@ struct OpenSegment {
     no: u64,
     file: Box<dyn IoFile>,
     end: u64,
+    /// The file's length may exceed `end` up to here (a prepared segment's
+    /// zeros); the seal truncates them.
+    alloc_len: u64,
     synced: u64,
     marked: u64,
     /// Ends with a `Seal`, written after the fsync of everything before it
@@ -766,6 +906,9 @@ impl Writer {
         }
         let mut st = self.pipe.st.lock();
         recycle_written(&mut st);
+        if let Some(seg) = &self.seg {
+            self.pipe.maybe_ask_prep(&mut st, seg.no, seg.end);
+        }
         st.pending_bytes = st.pending_bytes.saturating_sub(total);
         st.completed = st.completed.max(taken_upto);
         if retry {
@@ -828,6 +971,7 @@ impl Writer {
                     if n > 0 {
                         // Never leave half a record behind: cut back to the
                         // last whole one. If even that fails, stop.
+                        seg.alloc_len = start;
                         if let Err(te) = seg.file.truncate(start) {
                             return Err(WriteFail {
                                 no_space: false,
@@ -855,24 +999,60 @@ impl Writer {
         }
         let name = segment_name(no);
         let path = self.dir.join(&name);
-        let file = self.io.open(&path, true).map_err(|e| (is_no_space(&e), format!("create {name}: {e}")))?;
-        let header = encode_file_header(SEGMENT_MAGIC, no);
-        let res = file.truncate(0).map_err(|e| (e, 0)).and_then(|()| write_all_at(file.as_ref(), &header, 0));
-        if let Err((e, _)) = res {
-            let no_space = is_no_space(&e);
-            if no_space {
-                let _ = file.truncate(0);
+        let h = FILE_HEADER_BYTES as u64;
+        let prepared = if self.pipe.take_prepared() { self.open_prepared(no, &path) } else { None };
+        let (file, alloc_len) = match prepared {
+            Some(f) => f,
+            None => {
+                let file = self.io.open(&path, true).map_err(|e| (is_no_space(&e), format!("create {name}: {e}")))?;
+                let header = encode_file_header(SEGMENT_MAGIC, no);
+                let res = file.truncate(0).map_err(|e| (e, 0)).and_then(|()| write_all_at(file.as_ref(), &header, 0));
+                if let Err((e, _)) = res {
+                    let no_space = is_no_space(&e);
+                    if no_space {
+                        let _ = file.truncate(0);
+                    }
+                    return Err((no_space, format!("write header of {name}: {e}")));
+                }
+                file.fsync().map_err(|e| (false, format!("fsync {name}: {e}")))?;
+                (file, h)
             }
-            return Err((no_space, format!("write header of {name}: {e}")));
-        }
-        file.fsync().map_err(|e| (false, format!("fsync {name}: {e}")))?;
+        };
         self.io.fsync_dir(&self.dir).map_err(|e| (false, format!("fsync log directory: {e}")))?;
         self.pipe.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.pipe.counters.segments_created.fetch_add(1, Ordering::Relaxed);
-        let h = FILE_HEADER_BYTES as u64;
-        self.seg = Some(OpenSegment { no, file, end: h, synced: h, marked: h, sealed: false });
-        self.pipe.st.lock().writer_segment = no;
+        self.seg = Some(OpenSegment { no, file, end: h, alloc_len, synced: h, marked: h, sealed: false });
+        let mut st = self.pipe.st.lock();
+        st.writer_segment = no;
+        st.writer_preallocated = alloc_len > h;
         Ok(())
+    }
+
+    /// Makes the prepared file segment `no`: header written and fsynced,
+    /// then renamed (the caller fsyncs the directory). `None` if that fails
+    /// before the rename (the file is removed; the segment is created empty
+    /// instead): nothing depends on a prepared file.
+    fn open_prepared(&mut self, no: u64, path: &Path) -> Option<(Box<dyn IoFile>, u64)> {
+        let tmp = self.dir.join(PREPARED_NAME);
+        let res = (|| -> std::io::Result<(Box<dyn IoFile>, u64)> {
+            let file = self.io.open(&tmp, false)?;
+            let len = file.len()?;
+            write_all_at(file.as_ref(), &encode_file_header(SEGMENT_MAGIC, no), 0).map_err(|(e, _)| e)?;
+            file.fsync()?;
+            self.io.rename(&tmp, path)?;
+            Ok((file, len.max(FILE_HEADER_BYTES as u64)))
+        })();
+        match res {
+            Ok(f) => {
+                self.pipe.counters.segments_preallocated.fetch_add(1, Ordering::Relaxed);
+                Some(f)
+            }
+            Err(e) => {
+                tracing::warn!(target: "sluice_engine", "using the prepared segment as {}: {e}; creating it empty", segment_name(no));
+                let _ = self.io.remove(&tmp);
+                None
+            }
+        }
     }
 
     fn sync(&mut self) -> std::io::Result<()> {
@@ -896,6 +1076,11 @@ impl Writer {
         let Some(seg) = self.seg.as_mut() else { return Ok(()) };
         if seg.sealed {
             return Ok(());
+        }
+        if seg.alloc_len > seg.end {
+            // A prepared segment: its unused zeros go before the seal.
+            seg.file.truncate(seg.end).map_err(|e| (false, format!("truncate {} before its seal: {e}", segment_name(seg.no))))?;
+            seg.alloc_len = seg.end;
         }
         let mut buf = Vec::new();
         Record::Seal { offset: seg.end }.encode(&mut buf);

@@ -84,6 +84,9 @@ pub struct RecoveryReport {
     pub messages: u64,
     /// A torn tail that was cut, if any.
     pub torn_tail: Option<TornTail>,
+    /// Zeros cut off the end of the last segment, which was preallocated
+    /// (`LogOptions::preallocate_segments`) and not filled before the stop.
+    pub preallocated_bytes_cut: u64,
     /// The last segment ended with its seal: the previous run closed cleanly
     /// (or nothing was ever written). False after a crash — or after damage
     /// that removed the seal, which only this flag can reveal.
@@ -217,15 +220,21 @@ fn parse_numbered(name: &str, ext: &str) -> Option<u64> {
 pub(crate) fn list(io: &dyn Io, dir: &Path) -> Result<Listing, StoreError> {
     let log = dir.join(LOG_DIR);
     let ck = dir.join(CHECKPOINT_DIR);
-    let mut segments: Vec<u64> =
-        io.list(&log).map_err(|e| io_err("list log directory", e))?.iter().filter_map(|n| parse_numbered(n, ".seg")).collect();
+    let log_names = io.list(&log).map_err(|e| io_err("list log directory", e))?;
+    let mut segments: Vec<u64> = log_names.iter().filter_map(|n| parse_numbered(n, ".seg")).collect();
     segments.sort_unstable();
     let names = io.list(&ck).map_err(|e| io_err("list checkpoint directory", e))?;
     let mut checkpoints: Vec<u64> = names.iter().filter_map(|n| parse_numbered(n, ".ckpt")).collect();
     checkpoints.sort_unstable();
     let mut bodies: Vec<u64> = names.iter().filter_map(|n| parse_numbered(n, ".bodies")).collect();
     bodies.sort_unstable();
-    let temporaries = names.iter().filter(|n| n.ends_with(".tmp")).map(|n| ck.join(n)).collect();
+    // Unfinished checkpoint files, and a prepared segment (`prealloc`).
+    let temporaries = names
+        .iter()
+        .filter(|n| n.ends_with(".tmp"))
+        .map(|n| ck.join(n))
+        .chain(log_names.iter().filter(|n| n.ends_with(".tmp")).map(|n| log.join(n)))
+        .collect();
     Ok(Listing { segments, checkpoints, bodies, temporaries })
 }
 
@@ -435,8 +444,10 @@ enum SegmentEnd {
     /// The last segment's header never made it: the file holds nothing.
     TornHeader,
     /// The last segment has a torn tail starting at `offset`; `sealed` when
-    /// what is kept ends with its seal (the damage lies past the seal).
-    Torn { offset: u64, trusted: u64, intact_after: u64, sealed: bool },
+    /// what is kept ends with its seal (the damage lies past the seal);
+    /// `zeros` when everything from `offset` is zero: a preallocated
+    /// segment's unused end (`prealloc`), where no record was.
+    Torn { offset: u64, trusted: u64, intact_after: u64, sealed: bool, zeros: bool },
 }
 
 fn scan_segment(file: &str, buf: &[u8], no: u64, is_last: bool, catalog: &mut Catalog, records: &mut u64) -> Result<SegmentEnd, StoreError> {
@@ -466,6 +477,9 @@ fn scan_segment(file: &str, buf: &[u8], no: u64, is_last: bool, catalog: &mut Ca
                     // Past everything known durable in the last segment: a
                     // torn tail, unless an intact marker after it vouches for
                     // the damaged bytes.
+                    if crate::prealloc::all_zero(&buf[pos..]) {
+                        return Ok(Err(SegmentEnd::Torn { offset: pos as u64, trusted, intact_after: 0, sealed, zeros: true }));
+                    }
                     let mut intact_after = 0;
                     let mut at = pos + 1;
                     while let Some(p) = find_next_frame(buf, at) {
@@ -478,7 +492,7 @@ fn scan_segment(file: &str, buf: &[u8], no: u64, is_last: bool, catalog: &mut Ca
                         intact_after += 1;
                         at = p + g.size;
                     }
-                    return Ok(Err(SegmentEnd::Torn { offset: pos as u64, trusted, intact_after, sealed }));
+                    return Ok(Err(SegmentEnd::Torn { offset: pos as u64, trusted, intact_after, sealed, zeros: false }));
                 }
             };
             let rec = rec.map_err(|_| corrupt(file, pos as u64))?;
@@ -626,19 +640,19 @@ pub(crate) fn recover(io: &dyn Io, dir: &Path) -> Result<Recovered, StoreError> 
                 next_segment = s;
                 continue;
             }
-            SegmentEnd::Torn { offset, trusted, intact_after, sealed } => {
-                tracing::warn!(
-                    target: "sluice_engine",
-                    "{name}: torn tail at offset {offset}, cutting {} bytes ({intact_after} intact frames after the damage)",
-                    buf.len() as u64 - offset
-                );
+            SegmentEnd::Torn { offset, trusted, intact_after, sealed, zeros } => {
+                let cut = buf.len() as u64 - offset;
+                if zeros {
+                    tracing::debug!(target: "sluice_engine", "{name}: cutting {cut} preallocated bytes after offset {offset}");
+                    report.preallocated_bytes_cut = cut;
+                } else {
+                    tracing::warn!(
+                        target: "sluice_engine",
+                        "{name}: torn tail at offset {offset}, cutting {cut} bytes ({intact_after} intact frames after the damage)"
+                    );
+                    report.torn_tail = Some(TornTail { file: name.clone(), offset, bytes_dropped: cut, intact_frames_dropped: intact_after });
+                }
                 f.truncate(offset).map_err(|e| io_err(&format!("truncate {name}"), e))?;
-                report.torn_tail = Some(TornTail {
-                    file: name.clone(),
-                    offset,
-                    bytes_dropped: buf.len() as u64 - offset,
-                    intact_frames_dropped: intact_after,
-                });
                 // Bytes after a seal are damage (nothing is written after one);
                 // once cut, the segment still ends with its seal, and sealing it
                 // again would leave a second seal that the next open refuses.

@@ -275,6 +275,10 @@ pub fn salvage(io: &dyn Io, dir: &Path, out: &Path) -> Result<SalvageReport, Sto
                     out_seg.put(raw)?;
                     report.records_kept += 1;
                 }
+                Err(_) if crate::prealloc::all_zero(&buf[pos..]) => {
+                    // A preallocated segment's unused end: no record was there.
+                    break;
+                }
                 Err(_) => {
                     let next = find_next_frame(&buf, pos + 1).unwrap_or(buf.len());
                     report.damaged.push(DamagedRange { file: name.clone(), start: pos as u64, end: next as u64 });

@@ -147,13 +147,27 @@ impl LogStore {
             range_seqs: opts.checkpoint_range_seqs.max(1),
         });
         let mut threads = Vec::new();
-        let writer = Writer::new(pipe.clone(), io, &dir.join(LOG_DIR));
+        let writer = Writer::new(pipe.clone(), io.clone(), &dir.join(LOG_DIR));
         threads.push(
             std::thread::Builder::new()
                 .name("sluice-log-writer".into())
                 .spawn(move || writer.run())
                 .map_err(|e| StoreError::Internal(format!("spawn writer: {e}")))?,
         );
+        if opts.preallocate_segments {
+            pipe.enable_preallocation();
+            let (pipe2, io2, log_dir, bytes) = (pipe.clone(), io.clone(), dir.join(LOG_DIR), opts.segment_bytes);
+            let spawned = std::thread::Builder::new()
+                .name("sluice-log-prepare".into())
+                .spawn(move || crate::prealloc::run(pipe2, io2, log_dir, bytes));
+            match spawned {
+                Ok(h) => threads.push(h),
+                Err(e) => {
+                    drop(pipe.close());
+                    return Err(StoreError::Internal(format!("spawn segment preparer: {e}")));
+                }
+            }
+        }
         if opts.checkpoint_every_bytes.is_some() {
             let inner2 = inner.clone();
             let (idle_after, quiet_bytes) = (opts.idle_checkpoint_after, opts.quiet_log_bytes);
@@ -200,6 +214,7 @@ impl LogStore {
             rounds: c.rounds.load(Ordering::Relaxed),
             fsyncs: c.fsyncs.load(Ordering::Relaxed),
             segments_created: c.segments_created.load(Ordering::Relaxed),
+            segments_preallocated: c.segments_preallocated.load(Ordering::Relaxed),
             checkpoints: self.inner.checkpoints.load(Ordering::Relaxed),
             idle_periods: self.inner.idle_periods.load(Ordering::Relaxed),
             idle_checkpoints: self.inner.idle_checkpoints.load(Ordering::Relaxed),
@@ -329,6 +344,17 @@ impl Inner {
     /// looks again) or when disk is within twice the live data.
     fn reclaim_when_idle(&self, mut appended: u64, quiet_bytes: u64) {
         let started = self.pipe.counters.bytes.load(Ordering::Relaxed);
+        // A preallocated segment's unused zeros go: the writer rolls to an
+        // empty segment (a `Clock` record starts it) and the seal of this
+        // one truncates them; a prepared file is removed.
+        if self.pipe.trim_preallocation() {
+            self.pipe.roll();
+            if let Err(e) = self.append_clock() {
+                tracing::warn!(target: "sluice_engine", "idle: rolling off a preallocated segment: {e}");
+                return;
+            }
+            appended = self.pipe.appended();
+        }
         for _ in 0..IDLE_CHECKPOINTS_MAX {
             if self.pipe.counters.bytes.load(Ordering::Relaxed).saturating_sub(started) >= quiet_bytes {
                 // Busy again: the size and record triggers take over; the
@@ -448,10 +474,13 @@ impl Inner {
             // roll and this one has the same number: it rewrites the same
             // index and must not replace the bodies file live handles use.
             let again = self.ckpt_files.lock().contains_key(&start_segment);
+            // A segment's length is its records' only once the writer has
+            // left it: until its seal, a preallocated one also holds zeros.
+            let sealed_below = counted_below.min(self.pipe.writer_segment());
             let compact: HashSet<u32> = live
                 .iter()
                 .filter(|_| !again)
-                .filter(|(f, _)| **f & CHECKPOINT_FILE_BIT != 0 || u64::from(**f) < counted_below)
+                .filter(|(f, _)| **f & CHECKPOINT_FILE_BIT != 0 || u64::from(**f) < sealed_below)
                 .filter(|(f, bytes)| self.bodies.file_len(**f).is_some_and(|len| **bytes < len / COMPACT_BELOW_LIVE_DIVISOR))
                 .map(|(f, _)| *f)
                 .collect();

@@ -341,17 +341,19 @@ async fn given_bit_flip_mid_log_salvage_should_recover_every_intact_record_befor
     }
     store.close().await.unwrap();
     drop(store);
-    let seg = seg_path(1);
-    let bytes = fs.read_file(&seg).unwrap();
-    let offs = frame_offsets(&bytes);
     // Frame 0 creates the queue; frames alternate with writer markers; find
-    // message 20's record by its id in the payload.
+    // message 20's record by its id in the payload (in whichever segment:
+    // with preallocation the first one is left early).
     let needle = payload_of(20);
-    let victim = *offs
-        .iter()
-        .find(|&&o| {
-            let size = decode_frame(&bytes[o..]).unwrap().size;
-            bytes[o..o + size].windows(needle.len()).any(|w| w == needle.as_ref())
+    let (seg, victim) = segments(&fs)
+        .into_iter()
+        .find_map(|seg| {
+            let bytes = fs.read_file(&seg).unwrap();
+            let at = frame_offsets(&bytes).into_iter().find(|&o| {
+                let size = decode_frame(&bytes[o..]).unwrap().size;
+                bytes[o..o + size].windows(needle.len()).any(|w| w == needle.as_ref())
+            });
+            at.map(|o| (seg, o))
         })
         .unwrap();
     fs.flip_bit(&seg, victim as u64 + 40, 3);

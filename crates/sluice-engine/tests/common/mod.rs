@@ -50,6 +50,7 @@ pub fn opts(fs: &FaultIo) -> LogOptions {
         io: fs.as_io(),
         checkpoint_range_hook: None,
         checkpoint_range_seqs: sluice_engine::limits::CHECKPOINT_MESSAGES_PER_RECORD,
+        preallocate_segments: true,
     }
 }
 

@@ -24,7 +24,8 @@
 //! the last segment can end in zeros; recovery cuts them
 //! (`RecoveryReport::preallocated_bytes_cut`), which is not a torn tail. An
 //! idle log gives the space back (the writer rolls to an empty segment and
-//! the prepared file is removed). `LogOptions::preallocate_segments`.
+//! the prepared file is removed). `LogOptions::preallocate_segments`, with
+//! `FsyncPolicy::Always` only (the other policies do not fsync per write).
 //!
 //! # Record format (all integers little-endian)
 //! Files start with a 32-byte header: `magic[8] ("SLUICSEG"/"SLUICCKP") |
@@ -375,7 +376,9 @@ pub struct LogOptions {
     /// tests make it small.
     pub checkpoint_range_seqs: usize,
     /// Prepare each next segment ahead of time, zero-filled and fsynced, so
-    /// that an fsync does not also write the inode (see `prealloc`).
+    /// that an fsync does not also write the inode (see `prealloc`). Only
+    /// with `FsyncPolicy::Always`: the other policies do not fsync per
+    /// write, and would only write the zeros too.
     pub preallocate_segments: bool,
 }
 

@@ -154,7 +154,9 @@ impl LogStore {
                 .spawn(move || writer.run())
                 .map_err(|e| StoreError::Internal(format!("spawn writer: {e}")))?,
         );
-        if opts.preallocate_segments {
+        // Only `Always` fsyncs per write; under the other policies a prepared
+        // segment would double the bytes written and save nothing.
+        if opts.preallocate_segments && opts.fsync == crate::FsyncPolicy::Always {
             pipe.enable_preallocation();
             let (pipe2, io2, log_dir, bytes) = (pipe.clone(), io.clone(), dir.join(LOG_DIR), opts.segment_bytes);
             let spawned = std::thread::Builder::new()

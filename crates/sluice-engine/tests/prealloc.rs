@@ -4,7 +4,8 @@
 //! holds no zeros; after a crash or a power cut inside a prepared segment,
 //! recovery cuts its zeros (reported as such, not as a torn tail) and loses
 //! nothing acknowledged; an idle log gives the preallocated space back; and
-//! with preallocation off nothing is prepared.
+//! with preallocation off, or a policy that does not fsync per write, nothing
+//! is prepared.
 //!
 //! Method: `FaultIo` with 8 KiB segments; the preparer runs on its own
 //! thread, so the tests wait (bounded polls, no sleeps for time) until a
@@ -14,7 +15,7 @@ mod common;
 
 use common::*;
 use sluice_engine::format::{decode_frame, segment_name, FILE_HEADER_BYTES, LOG_DIR};
-use sluice_engine::{CutMode, FaultIo, LogOptions, LogStore};
+use sluice_engine::{CutMode, FaultIo, FsyncPolicy, LogOptions, LogStore};
 use sluice_store::*;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -198,15 +199,22 @@ async fn given_the_log_goes_idle_the_preallocated_space_is_given_back() {
 }
 
 #[tokio::test]
-async fn given_preallocation_off_no_segment_is_prepared() {
-    let fs = FaultIo::new();
-    let store = LogStore::open(&data_dir(), LogOptions { preallocate_segments: false, ..prealloc_opts(&fs) }).unwrap();
-    let q = create(store.as_ref(), "q", QueueConfig::default()).await;
-    for i in 0..300 {
-        store.send(q.id, vec![message(i)], T0).await.unwrap();
+async fn given_preallocation_off_or_a_policy_without_fsyncs_no_segment_is_prepared() {
+    let off = |fs: &FaultIo| LogOptions { preallocate_segments: false, ..prealloc_opts(fs) };
+    let never = |fs: &FaultIo| LogOptions { fsync: FsyncPolicy::Never, ..prealloc_opts(fs) };
+    let interval = |fs: &FaultIo| LogOptions { fsync: FsyncPolicy::Interval(Duration::from_millis(5)), ..prealloc_opts(fs) };
+    type Options<'a> = &'a dyn Fn(&FaultIo) -> LogOptions;
+    let cases: [(&str, Options); 3] = [("off", &off), ("never", &never), ("interval", &interval)];
+    for (what, o) in cases {
+        let fs = FaultIo::new();
+        let store = LogStore::open(&data_dir(), o(&fs)).unwrap();
+        let q = create(store.as_ref(), "q", QueueConfig::default()).await;
+        for i in 0..300 {
+            store.send(q.id, vec![message(i)], T0).await.unwrap();
+        }
+        let stats = store.stats();
+        assert!(stats.segments_created > 3, "{what}");
+        assert_eq!(stats.segments_preallocated, 0, "{what}");
+        assert!(!prepared_file_exists(&fs), "{what}");
     }
-    let stats = store.stats();
-    assert!(stats.segments_created > 3);
-    assert_eq!(stats.segments_preallocated, 0);
-    assert!(!prepared_file_exists(&fs));
 }

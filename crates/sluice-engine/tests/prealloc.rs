@@ -200,14 +200,10 @@ async fn given_the_log_goes_idle_the_preallocated_space_is_given_back() {
 
 #[tokio::test]
 async fn given_preallocation_off_or_a_policy_without_fsyncs_no_segment_is_prepared() {
-    let off = |fs: &FaultIo| LogOptions { preallocate_segments: false, ..prealloc_opts(fs) };
-    let never = |fs: &FaultIo| LogOptions { fsync: FsyncPolicy::Never, ..prealloc_opts(fs) };
-    let interval = |fs: &FaultIo| LogOptions { fsync: FsyncPolicy::Interval(Duration::from_millis(5)), ..prealloc_opts(fs) };
-    type Options<'a> = &'a dyn Fn(&FaultIo) -> LogOptions;
-    let cases: [(&str, Options); 3] = [("off", &off), ("never", &never), ("interval", &interval)];
-    for (what, o) in cases {
+    let interval = FsyncPolicy::Interval(Duration::from_millis(5));
+    for (what, preallocate_segments, fsync) in [("off", false, FsyncPolicy::Always), ("never", true, FsyncPolicy::Never), ("interval", true, interval)] {
         let fs = FaultIo::new();
-        let store = LogStore::open(&data_dir(), o(&fs)).unwrap();
+        let store = LogStore::open(&data_dir(), LogOptions { preallocate_segments, fsync, ..prealloc_opts(&fs) }).unwrap();
         let q = create(store.as_ref(), "q", QueueConfig::default()).await;
         for i in 0..300 {
             store.send(q.id, vec![message(i)], T0).await.unwrap();

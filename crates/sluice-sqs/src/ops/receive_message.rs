@@ -3,7 +3,11 @@
 //! A long poll registers on the queue's notifier *before* each receive
 //! attempt, so a send that lands between the attempt and the wait still wakes
 //! it; it also wakes at the next moment a delayed or in-flight message becomes
-//! visible, and never busy-polls.
+//! visible, and never busy-polls. A poll stays registered while its attempt
+//! runs (with the durable engine that includes the attempt's fsync), so a
+//! send's `notify_one` can land on a poll that then answers with what it
+//! already took: tokio's `Notified` hands such an unused wake-up on to the
+//! next waiter when it is dropped (tests/long_poll_handoff.rs holds it to that).
 //!
 //! Waiter cap: a poll takes a place under `--max-waiters` only when it is
 //! about to park (its first attempt found nothing), so a long poll on a queue

@@ -87,13 +87,16 @@ fn prepare(io: &dyn Io, path: &Path, bytes: u64) -> std::io::Result<()> {
     while at < bytes {
         let n = (bytes - at).min(PREPARE_CHUNK_BYTES as u64) as usize;
         write_all_at(f.as_ref(), &zeros[..n], at).map_err(|(e, _)| e)?;
+        // Written out a chunk at a time: one fsync of the whole segment
+        // would hold the device for tens of milliseconds, and the writer's
+        // fsyncs (what acknowledgements wait for) would queue behind it.
+        // Written back, not fsynced: each fsync would also commit the
+        // journal and flush the device's cache.
+        f.write_back(at, n as u64)?;
         at += n as u64;
-        // A chunk at a time: one fsync of the whole segment would hold the
-        // device for tens of milliseconds, and the writer's fsyncs (what
-        // acknowledgements wait for) would queue behind it.
-        f.fsync()?;
     }
-    Ok(())
+    // What is left: the metadata (size, extents) and one cache flush.
+    f.fsync()
 }
 
 /// Whether every byte of `b` is zero (vectorised: this scans up to a whole

@@ -10,6 +10,7 @@ pub mod attributes;
 pub mod errors;
 pub mod input;
 pub mod limits;
+pub mod md5x;
 pub mod message;
 pub mod move_tasks;
 pub mod ops;

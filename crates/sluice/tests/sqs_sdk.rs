@@ -318,6 +318,7 @@ async fn batch_operations_report_per_entry_and_batch_errors() {
     assert!(r.failed[0].sender_fault);
     assert_eq!(r.failed[0].code, "InvalidMessageContents");
     assert_eq!(r.successful[0].md5_of_message_body, md5_hex(b"one"));
+    assert_eq!(r.successful[1].md5_of_message_body, md5_hex(b"three"));
 
     let e = c.send_message_batch().queue_url(&url).set_entries(Some(vec![])).send().await.unwrap_err();
     assert_eq!(code(&e), "AWS.SimpleQueueService.EmptyBatchRequest");

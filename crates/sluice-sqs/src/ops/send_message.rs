@@ -40,6 +40,12 @@ impl Prepared {
 
 /// Validates one message (SendMessage input or a batch entry) for queue `q`.
 pub fn prepare(q: &QueueInfo, i: &Input<'_>, ctx: &RequestContext) -> Result<Prepared, SqsError> {
+    prepare_with(q, i, ctx, None)
+}
+
+/// `prepare`, with the body's MD5 when the caller has computed it already
+/// (SendMessageBatch hashes its bodies together, see `md5x`).
+pub fn prepare_with(q: &QueueInfo, i: &Input<'_>, ctx: &RequestContext, body_md5: Option<[u8; 16]>) -> Result<Prepared, SqsError> {
     let body = i.str("MessageBody")?.filter(|b| !b.is_empty()).ok_or_else(|| missing("MessageBody"))?;
     message::check_body(body)?;
     let delay = match i.int("DelaySeconds")? {
@@ -116,10 +122,10 @@ pub fn prepare(q: &QueueInfo, i: &Input<'_>, ctx: &RequestContext) -> Result<Pre
         trace_header,
         sender_id: ctx.access_key.clone().unwrap_or_else(|| ctx.account.clone()),
     };
-    let md5_body: [u8; 16] = {
+    let md5_body: [u8; 16] = body_md5.unwrap_or_else(|| {
         use md5::Digest;
         md5::Md5::digest(body.as_bytes()).into()
-    };
+    });
     Ok(Prepared {
         message: NewMessage {
             message_id: uuid::Uuid::new_v4().as_u128(),

@@ -236,28 +236,39 @@ async fn given_finished_segment_cut_at_a_record_boundary_should_be_corrupt() {
 
 /// A cleanly closed log over several segments, with a checkpoint in between.
 async fn sample_log(records: u128) -> (FaultIo, StateDump) {
+    let (fs, before, _) = sample_log_with_history(records).await;
+    (fs, before)
+}
+
+/// `sample_log`, with the message ids held after each write (sorted, as
+/// `ids` gives them): the states a cut log may come back to.
+async fn sample_log_with_history(records: u128) -> (FaultIo, StateDump, Vec<Vec<u128>>) {
     let fs = FaultIo::new();
     let mut o = opts(&fs);
     o.segment_bytes = 4 << 10;
     let store = LogStore::open(&data_dir(), o).unwrap();
     let a = create(store.as_ref(), "a", QueueConfig::default()).await;
     let b = create(store.as_ref(), "b.fifo", QueueConfig { fifo: true, ..Default::default() }).await;
+    let mut history = vec![Vec::new()];
     for i in 0..records {
         store.send(a.id, vec![message(i)], T0 + i as u64).await.unwrap();
+        history.push(ids(&store.dump(T0)));
         if i % 3 == 0 {
             let mut m = message(10_000 + i);
             m.group_id = Some("g".into());
             m.dedup_id = Some(format!("d{i}"));
             store.send(b.id, vec![m], T0).await.unwrap();
+            history.push(ids(&store.dump(T0)));
         }
         if i % 5 == 0 {
             let r = store.receive(a.id, params(2, 30), T0 + i as u64).await.unwrap();
             store.delete_messages(a.id, &[r.messages[0].receipt], T0 + i as u64).await.unwrap();
+            history.push(ids(&store.dump(T0)));
         }
     }
     let before = store.dump(T0 + records as u64);
     store.close().await.unwrap();
-    (fs, before)
+    (fs, before, history)
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -272,15 +283,17 @@ enum Damage {
 /// file and an offset at or before the damage. The one exception is damage
 /// confined to the end of the last segment that also destroys every seal or
 /// marker vouching for it (which a crash can produce too): it is cut as a
-/// torn tail and reported, and the state is a prefix of the original. Never
-/// a different state without a report (`clean_shutdown: false`, and the
-/// torn tail when there is one).
+/// torn tail and reported, and the state is one the log held on the way (a
+/// cut delete brings its message back; this used to be checked as "a subset
+/// of the final messages", which failed in about one run in a hundred, when
+/// group commit left a delete in the last segment). Never a different state
+/// without a report (`clean_shutdown: false`, and the torn tail when there
+/// is one).
 #[tokio::test]
 async fn given_random_damage_should_always_be_detected_with_file_and_offset() {
-    let (fs, before) = sample_log(60).await;
+    let (fs, _, history) = sample_log_with_history(60).await;
     let segs = segments(&fs);
     assert!(segs.len() >= 3, "the sample spans several segments");
-    let all = ids(&before);
     let n = iterations(400, 20_000);
     let (mut detected, mut reported) = (0, 0);
     for seed in 0..n {
@@ -321,7 +334,7 @@ async fn given_random_damage_should_always_be_detected_with_file_and_offset() {
                     assert!(torn.offset <= at.max(FILE_HEADER_BYTES as u64), "{what}: {torn:?}");
                 }
                 let got = ids(&store.dump(T0 + 60));
-                assert!(got.iter().all(|i| all.contains(i)), "{what}: invented messages");
+                assert!(history.contains(&got), "{what}: a state the log never held: {got:?}");
                 reported += 1;
             }
             Err(e) => panic!("{what}: unexpected {e:?}"),

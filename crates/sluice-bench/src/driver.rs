@@ -347,15 +347,17 @@ async fn producer(b: Arc<Bench>, plan: Arc<ProducerPlan>, index: usize, producer
         if n == 0 {
             break;
         }
-        // With a rate, timestamps are the scheduled times, so time spent behind schedule
-        // (in the client or waiting for the server) shows in the end-to-end latency rather
-        // than being hidden (coordinated omission).
+        // With a rate, a producer behind schedule (its previous send outlasted the
+        // interval) stamps its batch with the scheduled time, so time spent waiting for
+        // the server shows in the end-to-end latency rather than being hidden
+        // (coordinated omission). A producer on time sleeps until its slot, and tokio's
+        // timer wakes it up to a millisecond late (it works in whole milliseconds): that
+        // lateness is the client's own, so such a batch is stamped when it really starts.
         let sent_at = match (due.as_mut(), interval) {
             (Some(d), Some(iv)) => {
-                tokio::time::sleep_until(*d).await;
-                let at = d.into_std();
+                let slot = *d;
                 *d += iv;
-                at
+                pace(slot).await.into_std()
             }
             _ => Instant::now(),
         };
@@ -577,12 +579,38 @@ pub async fn drain_and_stop(
     }
 }
 
+/// Waits for a rate-paced batch's slot and returns the time the batch counts
+/// as sent: its slot when the producer is already behind (coordinated
+/// omission), else the moment the timer let it go (tokio's timer works in
+/// whole milliseconds, and its lateness is the client's, not the server's).
+async fn pace(slot: tokio::time::Instant) -> tokio::time::Instant {
+    if tokio::time::Instant::now() < slot {
+        tokio::time::sleep_until(slot).await;
+        tokio::time::Instant::now()
+    } else {
+        slot
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    //! Goal: count-based stops hand out exactly the count, in batches, across threads.
-    //! Method: claim concurrently and sum.
+    //! Goal: count-based stops hand out exactly the count, in batches, across
+    //! threads; rate-paced batches are stamped so that the server's delays
+    //! show and the client's timer does not.
+    //! Method: claim concurrently and sum; `pace` on tokio's paused clock.
 
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_batch_counts_from_its_slot_an_early_one_from_its_release() {
+        let slot = tokio::time::Instant::now();
+        tokio::time::advance(std::time::Duration::from_millis(5)).await;
+        assert_eq!(super::pace(slot).await, slot, "behind schedule: the slot, so the delay shows");
+        let slot = tokio::time::Instant::now() + std::time::Duration::from_millis(3);
+        let sent = super::pace(slot).await;
+        assert!(sent >= slot, "on time: not before the slot");
+        assert_eq!(sent, tokio::time::Instant::now(), "on time: when the timer let it go");
+    }
 
     #[test]
     fn count_stop_hands_out_exactly_the_count() {

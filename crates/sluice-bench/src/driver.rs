@@ -34,7 +34,7 @@ pub mod names {
     pub const RECEIVE: &str = "ReceiveMessage";
     /// DeleteMessageBatch request latency.
     pub const DELETE_BATCH: &str = "DeleteMessageBatch";
-    /// From the (scheduled) send to the consumer reading the message.
+    /// From the send (its slot when the producer was behind schedule, see `pace`) to the consumer reading the message.
     pub const END_TO_END: &str = "end-to-end";
     /// End-to-end latency of the quiet tenant's messages (sqs-fair).
     pub const END_TO_END_QUIET: &str = "end-to-end quiet tenant";

@@ -177,7 +177,8 @@ pub const PREPARE_NEXT_AT_BYTES_MAX: u64 = 1 << 20;
 /// Zeros written, and written back to the device, per step while preparing
 /// a segment (one fsync at the end). The writer's fsync (what
 /// acknowledgements wait for) queues behind the preparer's writes in flight,
-/// so this bounds what a prepared segment adds to an acknowledgement: at `sqs-roundtrip --rate 38000` (half the durable
-/// maximum) 1 MiB steps gave an end-to-end p99 of 25–39 ms, 64 KiB steps
-/// 2.9–4.2 ms (docs/benchmarks.md).
+/// so this bounds what a prepared segment adds to an acknowledgement: at
+/// `sqs-roundtrip --rate 38000` (half the durable maximum) 1 MiB steps gave
+/// an end-to-end p99 of 25–39 ms, 64 KiB steps 2.9–4.2 ms
+/// (docs/benchmarks.md).
 pub const PREPARE_CHUNK_BYTES: usize = 1 << 16;

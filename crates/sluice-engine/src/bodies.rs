@@ -3,7 +3,8 @@
 //! A message's payload (encoded body and attributes) stays where the log or
 //! a checkpoint wrote it; `QueueCore` keeps a `BodyRef` (file, offset, length,
 //! CRC32C). `Bodies::get` resolves one, in this order:
-//! 1. the cache: recently sent or read bodies, LRU, capped in bytes
+//! 1. the cache: recently sent or read bodies, least recently used evicted
+//!    first (second chance, `Cache`), capped in bytes
 //!    (`LogOptions::body_cache_bytes`, default `limits::BODY_CACHE_BYTES_DEFAULT`);
 //! 2. the pipe: bytes appended but not written to the file yet (a receive
 //!    right after a send); the file is never read before the writer wrote it;
@@ -28,7 +29,8 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use sluice_store::queue_core::{BodyRef, Payload};
 use sluice_store::StoreError;
-use std::collections::{BTreeMap, HashMap};
+use hashbrown::HashTable;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -62,29 +64,52 @@ pub fn file_name(file: u32) -> String {
 
 type Key = (u32, u64);
 
-/// A byte-capped LRU of bodies.
+/// The hash of a key: offsets are distinct within a file and files few, so
+/// one multiply spreads them (SipHash cost a fifth of a send's engine time).
+fn key_hash(k: Key) -> u64 {
+    (k.1 ^ (u64::from(k.0) << 44) ^ (u64::from(k.0) >> 20)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+struct Entry {
+    key: Key,
+    bytes: Bytes,
+    /// Which of the key's places in `order` is current (older ones are stale).
+    tick: u64,
+    /// Read since it was last put in `order`: it gets a second chance.
+    referenced: bool,
+}
+
+/// A byte-capped cache of bodies, evicting the least recently used by the
+/// second-chance (CLOCK) approximation: `order` is a queue of keys in the
+/// order they came in; eviction takes the oldest, and one read since it came
+/// in sends it to the back instead. A put or a read touches one hash slot
+/// and one queue end, where an exact LRU moved a tree entry on every read.
+/// Removal leaves its place in `order` behind (stale, skipped when reached;
+/// `order` is compacted when stale places outnumber the live ones).
 struct Cache {
-    map: HashMap<Key, (Bytes, u64)>,
-    order: BTreeMap<u64, Key>,
+    map: HashTable<Entry>,
+    order: VecDeque<(Key, u64)>,
     bytes: usize,
     cap: usize,
     tick: u64,
 }
 
 impl Cache {
+    fn new(cap: usize) -> Cache {
+        Cache { map: HashTable::new(), order: VecDeque::new(), bytes: 0, cap, tick: 0 }
+    }
+
     fn get(&mut self, k: Key) -> Option<Bytes> {
-        let (b, t) = self.map.get_mut(&k)?;
-        self.order.remove(t);
-        self.tick += 1;
-        *t = self.tick;
-        self.order.insert(self.tick, k);
-        Some(b.clone())
+        let e = self.map.find_mut(key_hash(k), |e| e.key == k)?;
+        e.referenced = true;
+        Some(e.bytes.clone())
     }
 
     fn remove(&mut self, k: Key) {
-        if let Some((old, t)) = self.map.remove(&k) {
-            self.order.remove(&t);
-            self.bytes -= old.len();
+        if let Ok(e) = self.map.find_entry(key_hash(k), |e| e.key == k) {
+            let (old, _) = e.remove();
+            self.bytes -= old.bytes.len();
+            self.compact();
         }
     }
 
@@ -92,20 +117,34 @@ impl Cache {
         if b.len() > self.cap {
             return;
         }
-        if let Some((old, t)) = self.map.remove(&k) {
-            self.order.remove(&t);
-            self.bytes -= old.len();
-        }
+        self.remove(k);
         while self.bytes + b.len() > self.cap {
-            let Some((_, victim)) = self.order.pop_first() else { break };
-            if let Some((old, _)) = self.map.remove(&victim) {
-                self.bytes -= old.len();
+            let Some((victim, tick)) = self.order.pop_front() else { break };
+            let Ok(mut e) = self.map.find_entry(key_hash(victim), |e| e.key == victim && e.tick == tick) else { continue };
+            if std::mem::take(&mut e.get_mut().referenced) {
+                self.tick += 1;
+                e.get_mut().tick = self.tick;
+                self.order.push_back((victim, self.tick));
+                continue;
             }
+            let (old, _) = e.remove();
+            self.bytes -= old.bytes.len();
         }
         self.tick += 1;
         self.bytes += b.len();
-        self.order.insert(self.tick, k);
-        self.map.insert(k, (b, self.tick));
+        self.order.push_back((k, self.tick));
+        self.map.insert_unique(key_hash(k), Entry { key: k, bytes: b, tick: self.tick, referenced: false }, |e| key_hash(e.key));
+    }
+
+    /// Drops stale places once they are more than half of `order`, so a
+    /// cache whose bodies are mostly removed (a round trip deletes what it
+    /// received) does not grow `order` without bound; amortised O(1).
+    fn compact(&mut self) {
+        if self.order.len() <= 2 * self.map.len() + 1024 {
+            return;
+        }
+        let map = &self.map;
+        self.order.retain(|&(k, t)| map.find(key_hash(k), |e| e.key == k && e.tick == t).is_some());
     }
 }
 
@@ -140,13 +179,16 @@ impl Bodies {
             dir,
             pipe,
             files: Mutex::new(HashMap::new()),
-            cache: Mutex::new(Cache { map: HashMap::new(), order: BTreeMap::new(), bytes: 0, cap: cache_bytes, tick: 0 }),
+            cache: Mutex::new(Cache::new(cache_bytes)),
         }
     }
 
-    /// Remembers the bytes of a body just sent (they are also in the pipe).
-    pub fn remember(&self, r: &BodyRef, bytes: Bytes) {
-        self.cache.lock().put((r.file, r.offset), bytes);
+    /// Remembers the bytes of bodies just sent (they are also in the pipe).
+    pub fn remember(&self, bodies: impl IntoIterator<Item = (BodyRef, Bytes)>) {
+        let mut c = self.cache.lock();
+        for (r, bytes) in bodies {
+            c.put((r.file, r.offset), bytes);
+        }
     }
 
     /// Drops the cached bytes of bodies whose messages were deleted: nobody
@@ -280,7 +322,7 @@ mod tests {
 
     #[test]
     fn cache_evicts_least_recently_used_within_its_byte_cap() {
-        let mut c = Cache { map: HashMap::new(), order: BTreeMap::new(), bytes: 0, cap: 10, tick: 0 };
+        let mut c = Cache::new(10);
         c.put((1, 0), Bytes::from_static(b"aaaa"));
         c.put((1, 4), Bytes::from_static(b"bbbb"));
         assert!(c.get((1, 0)).is_some());
@@ -292,9 +334,48 @@ mod tests {
         assert!(c.get((1, 12)).is_none(), "a body larger than the cap is not cached");
         c.remove((1, 0));
         assert!(c.get((1, 0)).is_none(), "a removed body is gone");
-        assert_eq!((c.bytes, c.map.len(), c.order.len()), (4, 1, 1), "its bytes and order entry with it");
+        assert_eq!((c.bytes, c.map.len()), (4, 1), "its bytes with it");
         c.remove((1, 0));
         assert_eq!(c.bytes, 4, "removing twice changes nothing");
+    }
+
+    #[test]
+    fn cache_keeps_what_was_read_and_ignores_stale_places() {
+        let mut c = Cache::new(12);
+        for k in 0..3u64 {
+            c.put((2, k), Bytes::from(vec![k as u8; 4]));
+        }
+        // Read the oldest: it is passed over once; the next oldest goes.
+        assert!(c.get((2, 0)).is_some());
+        c.put((2, 3), Bytes::from_static(b"dddd"));
+        assert!(c.get((2, 1)).is_none(), "the oldest unread body evicted");
+        assert_eq!(c.get((2, 0)).as_deref(), Some(&[0u8; 4][..]), "the read body kept");
+        // Removed and put again: its old place in the queue must not evict
+        // the new entry early.
+        c.remove((2, 2));
+        c.put((2, 2), Bytes::from_static(b"eeee"));
+        c.put((2, 4), Bytes::from_static(b"ffff"));
+        assert_eq!(c.get((2, 2)).as_deref(), Some(&b"eeee"[..]), "re-put body kept over older ones");
+        assert_eq!(c.bytes, 12);
+        assert!(c.bytes <= c.cap);
+    }
+
+    #[test]
+    fn cache_order_stays_bounded_when_bodies_are_removed() {
+        // A round trip: every body put is removed soon after, and the cache
+        // never fills, so eviction never drains `order`.
+        let mut c = Cache::new(1 << 20);
+        for k in 0..100_000u64 {
+            c.put((3, k), Bytes::from_static(b"x"));
+            if k >= 10 {
+                c.remove((3, k - 10));
+            }
+        }
+        assert_eq!(c.map.len(), 10);
+        assert!(c.order.len() <= 2 * 10 + 1024 + 1, "order holds {} places for 10 bodies", c.order.len());
+        for k in 99_990..100_000u64 {
+            assert!(c.get((3, k)).is_some());
+        }
     }
 
     #[test]

@@ -122,7 +122,7 @@
 //! (`Record::locate_bodies`). File numbers: segment n is n, the bodies file
 //! of checkpoint n is n | 2^31 (`bodies.rs`).
 //!
-//! `bodies.rs` resolves a handle from, in order: a byte-capped LRU cache
+//! `bodies.rs` resolves a handle from, in order: a byte-capped cache (second-chance LRU)
 //! (`LogOptions::body_cache_bytes`, default 64 MiB; bodies enter it when sent
 //! and when read), the pipe's batches not yet written (a receive racing the
 //! send's write: the file is never read before the writer wrote it), then

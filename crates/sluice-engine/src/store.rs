@@ -863,6 +863,7 @@ impl Store for LogStore {
         }
         let n = messages.len();
         let config = slot.info.read().config.clone();
+        let mut remember = Vec::new();
         let (ticket, out) = {
             let _e = s.epoch.read();
             s.pipe.check_writable()?;
@@ -908,6 +909,7 @@ impl Store for LogStore {
                 rec.encode_with(&mut buf, Some(&mut at));
                 let (ticket, pos) = s.pipe.append_at(buf);
                 if let (Some(pos), Record::MessagesSent { messages, .. }) = (pos, rec) {
+                    remember.reserve(messages.len());
                     for (m, body_at) in messages.into_iter().zip(at) {
                         let Payload::Inline(bytes) = m.payload else { continue };
                         let r = BodyRef {
@@ -916,14 +918,18 @@ impl Store for LogStore {
                             len: bytes.len() as u32,
                             crc: crc32c::crc32c(&bytes),
                         };
-                        s.bodies.remember(&r, *bytes);
                         c.q.set_payload(m.seq, Payload::Stored(r));
+                        remember.push((r, *bytes));
                     }
                 }
                 ticket
             };
             (ticket, out)
         };
+        // Outside the queue's lock: a receive that finds a handle first reads
+        // the pipe or the file, and a delete that comes first leaves an entry
+        // the cache evicts in its turn.
+        s.bodies.remember(remember);
         notify_n(&slot.notify, n);
         ticket.wait().await?;
         Ok(out)

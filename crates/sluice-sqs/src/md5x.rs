@@ -121,9 +121,114 @@ impl<'a> Lane<'a> {
     }
 }
 
+/// RFC 1321's 64 steps, in order, as calls of the macro `$step` (round
+/// function, registers, step, message word, rotation), shared by the SIMD
+/// paths: each defines `step` for its registers.
+macro_rules! md5_steps {
+    ($step:ident, $a:ident, $b:ident, $c:ident, $d:ident) => {
+        $step!(f, $a, $b, $c, $d, 0, 0, 7);
+        $step!(f, $d, $a, $b, $c, 1, 1, 12);
+        $step!(f, $c, $d, $a, $b, 2, 2, 17);
+        $step!(f, $b, $c, $d, $a, 3, 3, 22);
+        $step!(f, $a, $b, $c, $d, 4, 4, 7);
+        $step!(f, $d, $a, $b, $c, 5, 5, 12);
+        $step!(f, $c, $d, $a, $b, 6, 6, 17);
+        $step!(f, $b, $c, $d, $a, 7, 7, 22);
+        $step!(f, $a, $b, $c, $d, 8, 8, 7);
+        $step!(f, $d, $a, $b, $c, 9, 9, 12);
+        $step!(f, $c, $d, $a, $b, 10, 10, 17);
+        $step!(f, $b, $c, $d, $a, 11, 11, 22);
+        $step!(f, $a, $b, $c, $d, 12, 12, 7);
+        $step!(f, $d, $a, $b, $c, 13, 13, 12);
+        $step!(f, $c, $d, $a, $b, 14, 14, 17);
+        $step!(f, $b, $c, $d, $a, 15, 15, 22);
+        $step!(g, $a, $b, $c, $d, 16, 1, 5);
+        $step!(g, $d, $a, $b, $c, 17, 6, 9);
+        $step!(g, $c, $d, $a, $b, 18, 11, 14);
+        $step!(g, $b, $c, $d, $a, 19, 0, 20);
+        $step!(g, $a, $b, $c, $d, 20, 5, 5);
+        $step!(g, $d, $a, $b, $c, 21, 10, 9);
+        $step!(g, $c, $d, $a, $b, 22, 15, 14);
+        $step!(g, $b, $c, $d, $a, 23, 4, 20);
+        $step!(g, $a, $b, $c, $d, 24, 9, 5);
+        $step!(g, $d, $a, $b, $c, 25, 14, 9);
+        $step!(g, $c, $d, $a, $b, 26, 3, 14);
+        $step!(g, $b, $c, $d, $a, 27, 8, 20);
+        $step!(g, $a, $b, $c, $d, 28, 13, 5);
+        $step!(g, $d, $a, $b, $c, 29, 2, 9);
+        $step!(g, $c, $d, $a, $b, 30, 7, 14);
+        $step!(g, $b, $c, $d, $a, 31, 12, 20);
+        $step!(h, $a, $b, $c, $d, 32, 5, 4);
+        $step!(h, $d, $a, $b, $c, 33, 8, 11);
+        $step!(h, $c, $d, $a, $b, 34, 11, 16);
+        $step!(h, $b, $c, $d, $a, 35, 14, 23);
+        $step!(h, $a, $b, $c, $d, 36, 1, 4);
+        $step!(h, $d, $a, $b, $c, 37, 4, 11);
+        $step!(h, $c, $d, $a, $b, 38, 7, 16);
+        $step!(h, $b, $c, $d, $a, 39, 10, 23);
+        $step!(h, $a, $b, $c, $d, 40, 13, 4);
+        $step!(h, $d, $a, $b, $c, 41, 0, 11);
+        $step!(h, $c, $d, $a, $b, 42, 3, 16);
+        $step!(h, $b, $c, $d, $a, 43, 6, 23);
+        $step!(h, $a, $b, $c, $d, 44, 9, 4);
+        $step!(h, $d, $a, $b, $c, 45, 12, 11);
+        $step!(h, $c, $d, $a, $b, 46, 15, 16);
+        $step!(h, $b, $c, $d, $a, 47, 2, 23);
+        $step!(i, $a, $b, $c, $d, 48, 0, 6);
+        $step!(i, $d, $a, $b, $c, 49, 7, 10);
+        $step!(i, $c, $d, $a, $b, 50, 14, 15);
+        $step!(i, $b, $c, $d, $a, 51, 5, 21);
+        $step!(i, $a, $b, $c, $d, 52, 12, 6);
+        $step!(i, $d, $a, $b, $c, 53, 3, 10);
+        $step!(i, $c, $d, $a, $b, 54, 10, 15);
+        $step!(i, $b, $c, $d, $a, 55, 1, 21);
+        $step!(i, $a, $b, $c, $d, 56, 8, 6);
+        $step!(i, $d, $a, $b, $c, 57, 15, 10);
+        $step!(i, $c, $d, $a, $b, 58, 6, 15);
+        $step!(i, $b, $c, $d, $a, 59, 13, 21);
+        $step!(i, $a, $b, $c, $d, 60, 4, 6);
+        $step!(i, $d, $a, $b, $c, 61, 11, 10);
+        $step!(i, $c, $d, $a, $b, 62, 2, 15);
+        $step!(i, $b, $c, $d, $a, 63, 9, 21);
+    };
+}
+
+/// The number of blocks of each lane (0 for lanes without an input) and
+/// the most of any.
+fn lane_blocks<const N: usize>(lanes: &[Lane<'_>]) -> ([i32; N], usize) {
+    let mut blocks = [0i32; N];
+    for (b, l) in blocks.iter_mut().zip(lanes) {
+        *b = l.blocks as i32;
+    }
+    (blocks, lanes.iter().map(|l| l.blocks).max().unwrap_or(0))
+}
+
+/// Block `n` of every lane that has one, transposed: `w[j][lane]` is word `j`
+/// of that lane's block (lanes without one keep what they had; their state
+/// is not updated).
+fn transpose_block<const N: usize>(lanes: &[Lane<'_>], n: usize, w: &mut [[u32; N]; 16]) {
+    for (lane, l) in lanes.iter().enumerate() {
+        if n < l.blocks {
+            let b = l.block(n);
+            for (row, bytes) in w.iter_mut().zip(b.chunks_exact(4)) {
+                row[lane] = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+            }
+        }
+    }
+}
+
+/// The digests of the lanes from the four state rows (`words[k][lane]`).
+fn digests<const N: usize>(words: &[[u32; N]; 4], outs: &mut [[u8; 16]]) {
+    for (lane, o) in outs.iter_mut().enumerate() {
+        for (k, row) in words.iter().enumerate() {
+            o[4 * k..4 * k + 4].copy_from_slice(&row[lane].to_le_bytes());
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Lane, INIT, K};
+    use super::{digests, lane_blocks, transpose_block, Lane, INIT, K};
     use std::arch::x86_64::*;
 
     const LANES: usize = 8;
@@ -135,23 +240,12 @@ mod avx2 {
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn digest_lanes(ins: &[&[u8]], outs: &mut [[u8; 16]]) {
         let lanes: Vec<Lane<'_>> = ins.iter().map(|i| Lane::new(i)).collect();
-        let mut blocks = [0i32; LANES];
-        for (b, l) in blocks.iter_mut().zip(&lanes) {
-            *b = l.blocks as i32;
-        }
-        let most = lanes.iter().map(|l| l.blocks).max().unwrap_or(0);
+        let (blocks, most) = lane_blocks::<LANES>(&lanes);
         let blocks_v = _mm256_loadu_si256(blocks.as_ptr().cast());
         let mut state = INIT.map(|v| _mm256_set1_epi32(v as i32));
         let mut w = [[0u32; LANES]; 16];
         for n in 0..most {
-            for (lane, l) in lanes.iter().enumerate() {
-                if n < l.blocks {
-                    let b = l.block(n);
-                    for (row, bytes) in w.iter_mut().zip(b.chunks_exact(4)) {
-                        row[lane] = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-                    }
-                }
-            }
+            transpose_block(&lanes, n, &mut w);
             let m: [__m256i; 16] = std::array::from_fn(|j| _mm256_loadu_si256(w[j].as_ptr().cast()));
             let next = compress(state, &m);
             // Lanes whose input has no block `n` keep their state.
@@ -164,11 +258,7 @@ mod avx2 {
         for (row, s) in words.iter_mut().zip(state) {
             _mm256_storeu_si256(row.as_mut_ptr().cast(), s);
         }
-        for (lane, o) in outs.iter_mut().enumerate() {
-            for (k, row) in words.iter().enumerate() {
-                o[4 * k..4 * k + 4].copy_from_slice(&row[lane].to_le_bytes());
-            }
-        }
+        digests(&words, outs);
     }
 
     #[inline]
@@ -182,71 +272,7 @@ mod avx2 {
                 $a = _mm256_add_epi32($b, _mm256_or_si256(_mm256_slli_epi32::<$s>(sum), _mm256_srli_epi32::<{ 32 - $s }>(sum)));
             };
         }
-        // RFC 1321's 64 steps: round, registers, step, message word, rotation.
-        step!(f, a, b, c, d, 0, 0, 7);
-        step!(f, d, a, b, c, 1, 1, 12);
-        step!(f, c, d, a, b, 2, 2, 17);
-        step!(f, b, c, d, a, 3, 3, 22);
-        step!(f, a, b, c, d, 4, 4, 7);
-        step!(f, d, a, b, c, 5, 5, 12);
-        step!(f, c, d, a, b, 6, 6, 17);
-        step!(f, b, c, d, a, 7, 7, 22);
-        step!(f, a, b, c, d, 8, 8, 7);
-        step!(f, d, a, b, c, 9, 9, 12);
-        step!(f, c, d, a, b, 10, 10, 17);
-        step!(f, b, c, d, a, 11, 11, 22);
-        step!(f, a, b, c, d, 12, 12, 7);
-        step!(f, d, a, b, c, 13, 13, 12);
-        step!(f, c, d, a, b, 14, 14, 17);
-        step!(f, b, c, d, a, 15, 15, 22);
-        step!(g, a, b, c, d, 16, 1, 5);
-        step!(g, d, a, b, c, 17, 6, 9);
-        step!(g, c, d, a, b, 18, 11, 14);
-        step!(g, b, c, d, a, 19, 0, 20);
-        step!(g, a, b, c, d, 20, 5, 5);
-        step!(g, d, a, b, c, 21, 10, 9);
-        step!(g, c, d, a, b, 22, 15, 14);
-        step!(g, b, c, d, a, 23, 4, 20);
-        step!(g, a, b, c, d, 24, 9, 5);
-        step!(g, d, a, b, c, 25, 14, 9);
-        step!(g, c, d, a, b, 26, 3, 14);
-        step!(g, b, c, d, a, 27, 8, 20);
-        step!(g, a, b, c, d, 28, 13, 5);
-        step!(g, d, a, b, c, 29, 2, 9);
-        step!(g, c, d, a, b, 30, 7, 14);
-        step!(g, b, c, d, a, 31, 12, 20);
-        step!(h, a, b, c, d, 32, 5, 4);
-        step!(h, d, a, b, c, 33, 8, 11);
-        step!(h, c, d, a, b, 34, 11, 16);
-        step!(h, b, c, d, a, 35, 14, 23);
-        step!(h, a, b, c, d, 36, 1, 4);
-        step!(h, d, a, b, c, 37, 4, 11);
-        step!(h, c, d, a, b, 38, 7, 16);
-        step!(h, b, c, d, a, 39, 10, 23);
-        step!(h, a, b, c, d, 40, 13, 4);
-        step!(h, d, a, b, c, 41, 0, 11);
-        step!(h, c, d, a, b, 42, 3, 16);
-        step!(h, b, c, d, a, 43, 6, 23);
-        step!(h, a, b, c, d, 44, 9, 4);
-        step!(h, d, a, b, c, 45, 12, 11);
-        step!(h, c, d, a, b, 46, 15, 16);
-        step!(h, b, c, d, a, 47, 2, 23);
-        step!(i, a, b, c, d, 48, 0, 6);
-        step!(i, d, a, b, c, 49, 7, 10);
-        step!(i, c, d, a, b, 50, 14, 15);
-        step!(i, b, c, d, a, 51, 5, 21);
-        step!(i, a, b, c, d, 52, 12, 6);
-        step!(i, d, a, b, c, 53, 3, 10);
-        step!(i, c, d, a, b, 54, 10, 15);
-        step!(i, b, c, d, a, 55, 1, 21);
-        step!(i, a, b, c, d, 56, 8, 6);
-        step!(i, d, a, b, c, 57, 15, 10);
-        step!(i, c, d, a, b, 58, 6, 15);
-        step!(i, b, c, d, a, 59, 13, 21);
-        step!(i, a, b, c, d, 60, 4, 6);
-        step!(i, d, a, b, c, 61, 11, 10);
-        step!(i, c, d, a, b, 62, 2, 15);
-        step!(i, b, c, d, a, 63, 9, 21);
+        md5_steps!(step, a, b, c, d);
         [
             _mm256_add_epi32(state[0], a),
             _mm256_add_epi32(state[1], b),
@@ -286,7 +312,7 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{Lane, INIT, K};
+    use super::{digests, lane_blocks, transpose_block, Lane, INIT, K};
     use std::arch::x86_64::*;
 
     const LANES: usize = 16;
@@ -298,23 +324,12 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn digest_lanes(ins: &[&[u8]], outs: &mut [[u8; 16]]) {
         let lanes: Vec<Lane<'_>> = ins.iter().map(|i| Lane::new(i)).collect();
-        let mut blocks = [0i32; LANES];
-        for (b, l) in blocks.iter_mut().zip(&lanes) {
-            *b = l.blocks as i32;
-        }
-        let most = lanes.iter().map(|l| l.blocks).max().unwrap_or(0);
+        let (blocks, most) = lane_blocks::<LANES>(&lanes);
         let blocks_v = _mm512_loadu_si512(blocks.as_ptr().cast());
         let mut state = INIT.map(|v| _mm512_set1_epi32(v as i32));
         let mut w = [[0u32; LANES]; 16];
         for n in 0..most {
-            for (lane, l) in lanes.iter().enumerate() {
-                if n < l.blocks {
-                    let b = l.block(n);
-                    for (row, bytes) in w.iter_mut().zip(b.chunks_exact(4)) {
-                        row[lane] = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-                    }
-                }
-            }
+            transpose_block(&lanes, n, &mut w);
             let m: [__m512i; 16] = std::array::from_fn(|j| _mm512_loadu_si512(w[j].as_ptr().cast()));
             let next = compress(state, &m);
             // Lanes whose input has no block `n` keep their state.
@@ -327,19 +342,19 @@ mod avx512 {
         for (row, s) in words.iter_mut().zip(state) {
             _mm512_storeu_si512(row.as_mut_ptr().cast(), s);
         }
-        for (lane, o) in outs.iter_mut().enumerate() {
-            for (k, row) in words.iter().enumerate() {
-                o[4 * k..4 * k + 4].copy_from_slice(&row[lane].to_le_bytes());
-            }
-        }
+        digests(&words, outs);
     }
 
-    // The round functions as `vpternlogd` truth tables over (b, c, d):
-    // F = b ? c : d, G = d ? b : c, H = b ^ c ^ d, I = c ^ (b | !d).
-    const F: i32 = 0xCA;
-    const G: i32 = 0xE4;
-    const H: i32 = 0x96;
-    const I: i32 = 0x39;
+    /// The round functions as `vpternlogd` truth tables over (b, c, d),
+    /// named as `md5_steps!` calls them: f = b ? c : d, g = d ? b : c,
+    /// h = b ^ c ^ d, i = c ^ (b | !d).
+    #[allow(non_upper_case_globals)]
+    mod table {
+        pub const f: i32 = 0xCA;
+        pub const g: i32 = 0xE4;
+        pub const h: i32 = 0x96;
+        pub const i: i32 = 0x39;
+    }
 
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -348,76 +363,12 @@ mod avx512 {
         // One MD5 step on sixteen lanes: a = b + ((a + fn(b, c, d) + K[i] + M[w]) <<< s).
         macro_rules! step {
             ($f:ident, $a:ident, $b:ident, $c:ident, $d:ident, $i:literal, $w:literal, $s:literal) => {
-                let fx = _mm512_ternarylogic_epi32::<{ $f }>($b, $c, $d);
+                let fx = _mm512_ternarylogic_epi32::<{ table::$f }>($b, $c, $d);
                 let sum = _mm512_add_epi32(_mm512_add_epi32($a, fx), _mm512_add_epi32(_mm512_set1_epi32(K[$i] as i32), m[$w]));
                 $a = _mm512_add_epi32($b, _mm512_rol_epi32::<$s>(sum));
             };
         }
-        // RFC 1321's 64 steps: round, registers, step, message word, rotation.
-        step!(F, a, b, c, d, 0, 0, 7);
-        step!(F, d, a, b, c, 1, 1, 12);
-        step!(F, c, d, a, b, 2, 2, 17);
-        step!(F, b, c, d, a, 3, 3, 22);
-        step!(F, a, b, c, d, 4, 4, 7);
-        step!(F, d, a, b, c, 5, 5, 12);
-        step!(F, c, d, a, b, 6, 6, 17);
-        step!(F, b, c, d, a, 7, 7, 22);
-        step!(F, a, b, c, d, 8, 8, 7);
-        step!(F, d, a, b, c, 9, 9, 12);
-        step!(F, c, d, a, b, 10, 10, 17);
-        step!(F, b, c, d, a, 11, 11, 22);
-        step!(F, a, b, c, d, 12, 12, 7);
-        step!(F, d, a, b, c, 13, 13, 12);
-        step!(F, c, d, a, b, 14, 14, 17);
-        step!(F, b, c, d, a, 15, 15, 22);
-        step!(G, a, b, c, d, 16, 1, 5);
-        step!(G, d, a, b, c, 17, 6, 9);
-        step!(G, c, d, a, b, 18, 11, 14);
-        step!(G, b, c, d, a, 19, 0, 20);
-        step!(G, a, b, c, d, 20, 5, 5);
-        step!(G, d, a, b, c, 21, 10, 9);
-        step!(G, c, d, a, b, 22, 15, 14);
-        step!(G, b, c, d, a, 23, 4, 20);
-        step!(G, a, b, c, d, 24, 9, 5);
-        step!(G, d, a, b, c, 25, 14, 9);
-        step!(G, c, d, a, b, 26, 3, 14);
-        step!(G, b, c, d, a, 27, 8, 20);
-        step!(G, a, b, c, d, 28, 13, 5);
-        step!(G, d, a, b, c, 29, 2, 9);
-        step!(G, c, d, a, b, 30, 7, 14);
-        step!(G, b, c, d, a, 31, 12, 20);
-        step!(H, a, b, c, d, 32, 5, 4);
-        step!(H, d, a, b, c, 33, 8, 11);
-        step!(H, c, d, a, b, 34, 11, 16);
-        step!(H, b, c, d, a, 35, 14, 23);
-        step!(H, a, b, c, d, 36, 1, 4);
-        step!(H, d, a, b, c, 37, 4, 11);
-        step!(H, c, d, a, b, 38, 7, 16);
-        step!(H, b, c, d, a, 39, 10, 23);
-        step!(H, a, b, c, d, 40, 13, 4);
-        step!(H, d, a, b, c, 41, 0, 11);
-        step!(H, c, d, a, b, 42, 3, 16);
-        step!(H, b, c, d, a, 43, 6, 23);
-        step!(H, a, b, c, d, 44, 9, 4);
-        step!(H, d, a, b, c, 45, 12, 11);
-        step!(H, c, d, a, b, 46, 15, 16);
-        step!(H, b, c, d, a, 47, 2, 23);
-        step!(I, a, b, c, d, 48, 0, 6);
-        step!(I, d, a, b, c, 49, 7, 10);
-        step!(I, c, d, a, b, 50, 14, 15);
-        step!(I, b, c, d, a, 51, 5, 21);
-        step!(I, a, b, c, d, 52, 12, 6);
-        step!(I, d, a, b, c, 53, 3, 10);
-        step!(I, c, d, a, b, 54, 10, 15);
-        step!(I, b, c, d, a, 55, 1, 21);
-        step!(I, a, b, c, d, 56, 8, 6);
-        step!(I, d, a, b, c, 57, 15, 10);
-        step!(I, c, d, a, b, 58, 6, 15);
-        step!(I, b, c, d, a, 59, 13, 21);
-        step!(I, a, b, c, d, 60, 4, 6);
-        step!(I, d, a, b, c, 61, 11, 10);
-        step!(I, c, d, a, b, 62, 2, 15);
-        step!(I, b, c, d, a, 63, 9, 21);
+        md5_steps!(step, a, b, c, d);
         [
             _mm512_add_epi32(state[0], a),
             _mm512_add_epi32(state[1], b),

@@ -65,7 +65,8 @@ pub fn file_name(file: u32) -> String {
 type Key = (u32, u64);
 
 /// The hash of a key: offsets are distinct within a file and files few, so
-/// one multiply spreads them (SipHash cost a fifth of a send's engine time).
+/// one multiply spreads them (the SipHash map and B-tree this replaced took
+/// over a third of a durable send's engine time).
 fn key_hash(k: Key) -> u64 {
     (k.1 ^ (u64::from(k.0) << 44) ^ (u64::from(k.0) >> 20)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }

@@ -35,11 +35,15 @@ impl Simd {
     fn lanes(self) -> usize {
         match self {
             Simd::None => 1,
-            Simd::Avx2 => 8,
-            Simd::Avx512 => 16,
+            Simd::Avx2 => AVX2_LANES,
+            Simd::Avx512 => AVX512_LANES,
         }
     }
 }
+
+/// 32-bit lanes in an AVX2 and an AVX-512 register.
+const AVX2_LANES: usize = 8;
+const AVX512_LANES: usize = 16;
 
 /// The widest `Simd` this CPU runs.
 fn best() -> Simd {
@@ -231,7 +235,7 @@ mod avx2 {
     use super::{digests, lane_blocks, transpose_block, Lane, INIT, K};
     use std::arch::x86_64::*;
 
-    const LANES: usize = 8;
+    const LANES: usize = super::AVX2_LANES;
 
     /// Hashes `ins` (2 to 8 inputs) into `outs`, one AVX2 lane each.
     ///
@@ -315,7 +319,7 @@ mod avx512 {
     use super::{digests, lane_blocks, transpose_block, Lane, INIT, K};
     use std::arch::x86_64::*;
 
-    const LANES: usize = 16;
+    const LANES: usize = super::AVX512_LANES;
 
     /// Hashes `ins` (2 to 16 inputs) into `outs`, one AVX-512 lane each.
     ///

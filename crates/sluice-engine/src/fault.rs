@@ -20,6 +20,8 @@
 //! * `set_short_writes`, `fail_nth_write`, `fail_reads`: short writes, write
 //!   EIO, read EIO on one file.
 //! * `flip_bit`, `truncate_file`, `read_file`: offline damage and inspection.
+//! * `set_direct`: offers direct writes (`Io::open_direct`) and refuses
+//!   misaligned ones, as `O_DIRECT` does; `direct_write_counts` tells.
 //! * `pause_fsyncs`: fsyncs block until resumed, so group-commit tests can hold
 //!   a commit open deterministically instead of sleeping.
 //!
@@ -27,7 +29,7 @@
 //! created (their creation is treated as durable), and their entries become
 //! durable on `fsync_dir`.
 
-use crate::io::{Io, IoFile};
+use crate::io::{Io, IoFile, DIRECT_BLOCK};
 use parking_lot::{Condvar, Mutex};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -106,6 +108,9 @@ struct FsState {
     fsync_paused: bool,
     fsyncs_blocked: usize,
     cuts: u64,
+    direct: bool,
+    direct_writes: u64,
+    misaligned_direct_writes: u64,
 }
 
 struct Shared {
@@ -410,13 +415,29 @@ impl FaultIo {
     }
 
     fn file(&self, inode: u64) -> FaultFile {
-        FaultFile { shared: self.shared.clone(), inode }
+        FaultFile { shared: self.shared.clone(), inode, direct: false }
+    }
+
+    /// Offers direct writes (`Io::open_direct`), as a file system with
+    /// `O_DIRECT` does: a write through such a handle must be aligned to
+    /// `DIRECT_BLOCK` in offset, length and memory, or it fails with EINVAL
+    /// (and is counted); short writes are whole blocks. Otherwise it behaves
+    /// as any write here: durable only after an fsync, torn by a power cut.
+    pub fn set_direct(&self, on: bool) {
+        self.shared.st.lock().direct = on;
+    }
+
+    /// (direct writes made, direct writes refused as misaligned).
+    pub fn direct_write_counts(&self) -> (u64, u64) {
+        let st = self.shared.st.lock();
+        (st.direct_writes, st.misaligned_direct_writes)
     }
 }
 
 struct FaultFile {
     shared: Arc<Shared>,
     inode: u64,
+    direct: bool,
 }
 
 impl FaultFile {
@@ -466,9 +487,17 @@ impl IoFile for FaultFile {
                 return Err(io::Error::from_raw_os_error(errno));
             }
         }
+        let block = DIRECT_BLOCK;
+        if self.direct {
+            if !offset.is_multiple_of(block as u64) || !buf.len().is_multiple_of(block) || !(buf.as_ptr() as usize).is_multiple_of(block) {
+                st.misaligned_direct_writes += 1;
+                return Err(io::Error::from_raw_os_error(libc::EINVAL));
+            }
+            st.direct_writes += 1;
+        }
         let mut n = buf.len();
         if let Some(max) = st.short_write_max {
-            n = n.min(max.max(1));
+            n = n.min(if self.direct { max.max(block) } else { max.max(1) });
         }
         if let Some(cap) = st.capacity {
             let used = st.used();
@@ -477,9 +506,12 @@ impl IoFile for FaultFile {
             // Largest n' with max(len, offset + n') - len <= left.
             let fit = (len + left).saturating_sub(offset);
             n = n.min(fit as usize);
-            if n == 0 {
-                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
-            }
+        }
+        if self.direct {
+            n -= n % block;
+        }
+        if n == 0 && !buf.is_empty() {
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
         let f = st.files.entry(self.inode).or_default();
         let op = Pending::Write { offset, bytes: buf[..n].to_vec() };
@@ -553,6 +585,19 @@ impl Io for FaultIo {
         st.files.insert(i, FileState::default());
         drop(st);
         Ok(Box::new(self.file(i)))
+    }
+
+    fn open_direct(&self, path: &Path) -> io::Result<Option<Box<dyn IoFile>>> {
+        let st = self.shared.st.lock();
+        if st.dead {
+            return Err(eio("powered off"));
+        }
+        if !st.direct {
+            return Ok(None);
+        }
+        let i = *st.names.get(path).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        drop(st);
+        Ok(Some(Box::new(FaultFile { shared: self.shared.clone(), inode: i, direct: true })))
     }
 
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {

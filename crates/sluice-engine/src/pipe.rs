@@ -5,7 +5,8 @@
 //! lock (so the log order of one queue's records is the order their effects
 //! were applied) and receive a `Ticket`; they await it after releasing the
 //! lock. One writer thread takes *everything* appended since its last round,
-//! writes it with one positional write per batch, fsyncs once (policy
+//! writes it (one positional write per batch, or with direct writes one per
+//! round: see `DirectTail`), fsyncs once (policy
 //! `Always`) and only then completes the round's tickets: concurrent requests
 //! share one fsync, and no ticket completes before the fsync covering its
 //! record returned.
@@ -29,7 +30,7 @@
 //!   accepts writes again.
 
 use crate::codec::{encode_file_header, FILE_HEADER_BYTES, SEGMENT_MAGIC};
-use crate::io::{is_no_space, write_all_at, Io, IoFile};
+use crate::io::{is_no_space, write_all_at, AlignedBuf, Io, IoFile, DIRECT_BLOCK};
 use crate::limits::{INDEX_MESSAGES_PER_LOG_RECORD, LIVE_RECHECK, LOG_BYTES_PER_INDEX_BYTE, PENDING_BYTES_MAX, STALE_INDEX_LIVE};
 use crate::record::Record;
 use crate::FsyncPolicy;
@@ -759,6 +760,37 @@ struct OpenSegment {
     /// Ends with a `Seal`, written after the fsync of everything before it
     /// and fsynced itself.
     sealed: bool,
+    /// Where the file system allows it, records go in by direct writes:
+    /// see `DirectTail`.
+    direct: Option<DirectTail>,
+}
+
+/// A segment written past the page cache (`O_DIRECT`).
+///
+/// Why: records written through the page cache are copied into it, and a
+/// prepared segment's pages are allocated and zeroed by the preparer's
+/// writes first; under `sqs-send` the preparer's copies alone were a fifth of
+/// the server's CPU (docs/benchmarks.md). Written directly, the bytes go from
+/// this buffer to the device, the preparer's zeros too, and the page cache
+/// holds only what is read back (bodies the body cache no longer has).
+///
+/// A direct write covers whole aligned blocks, so the block the segment ends
+/// in is written again, whole, by the next round: `buf` keeps the segment's
+/// bytes from the start of that block (`base`), and a round stages its
+/// batches after them and writes everything in one `pwrite`, padded with
+/// zeros to the block's end. Rewriting a block with its old bytes unchanged
+/// leaves them intact whatever part of the write a crash cuts off (devices
+/// write sectors atomically); the zeros after the segment's end are what a
+/// prepared segment holds there anyway, and what recovery cuts off in a
+/// last segment. The seal is written through the ordinary handle, after
+/// which the segment takes no more direct writes.
+struct DirectTail {
+    file: Box<dyn IoFile>,
+    /// File offset of `buf`'s first byte: a multiple of `DIRECT_BLOCK`.
+    base: u64,
+    /// The segment's bytes from `base` to its end, then the batches staged
+    /// by the current round.
+    buf: AlignedBuf,
 }
 
 struct WriteFail {
@@ -933,21 +965,27 @@ impl Writer {
 
     fn write_batches(&mut self, mut batches: VecDeque<Arc<Batch>>) -> Result<(), WriteFail> {
         let mut written_bytes = 0usize;
+        // Direct writes: batches staged in the segment's tail buffer, written
+        // together by `flush_direct` (before a roll and at the end).
+        let mut staged: VecDeque<Arc<Batch>> = VecDeque::new();
         while let Some(b) = batches.pop_front() {
             if self.seg.as_ref().map(|s| s.no) != Some(b.segment) {
-                if let Err((no_space, why)) = self.roll_to(b.segment) {
+                let res = self.flush_direct(&mut staged, &mut written_bytes).and_then(|()| self.roll_to(b.segment));
+                if let Err((no_space, why)) = res {
                     batches.push_front(b);
-                    return Err(WriteFail { no_space, why, unwritten: batches, written_bytes });
+                    staged.extend(batches);
+                    return Err(WriteFail { no_space, why, unwritten: staged, written_bytes });
                 }
             }
             let seg = self.seg.as_mut().expect("segment open after roll");
-            let start = seg.end;
+            let start = seg.direct.as_ref().map_or(seg.end, |d| d.base + d.buf.len() as u64);
             // The pipe reserved this batch's place; the writer writes nothing
             // else into a segment but its seal, so the two never disagree.
             if start != b.start {
                 let why = format!("batch of {} would be written at {start}, reserved at {}", segment_name(seg.no), b.start);
                 batches.push_front(b);
-                return Err(WriteFail { no_space: false, why, unwritten: batches, written_bytes });
+                staged.extend(batches);
+                return Err(WriteFail { no_space: false, why, unwritten: staged, written_bytes });
             }
             // Fill the marker slot: everything before `synced` was fsynced
             // (an unchanged offset repeats a claim already made, harmlessly).
@@ -955,6 +993,12 @@ impl Writer {
             Record::SyncedThrough { offset: seg.synced }.encode(&mut buf);
             assert_eq!(buf.len() as u64, MARKER_BYTES);
             let rest = &b.bytes[buf.len()..];
+            if let Some(d) = seg.direct.as_mut() {
+                d.buf.extend_from_slice(&buf);
+                d.buf.extend_from_slice(rest);
+                staged.push_back(b);
+                continue;
+            }
             let res = write_all_at(seg.file.as_ref(), &buf, start).and_then(|()| {
                 write_all_at(seg.file.as_ref(), rest, start + buf.len() as u64).map_err(|(e, n)| (e, n + buf.len() as u64))
             });
@@ -986,7 +1030,52 @@ impl Writer {
                 }
             }
         }
-        Ok(())
+        self.flush_direct(&mut staged, &mut written_bytes)
+            .map_err(|(no_space, why)| WriteFail { no_space, why, unwritten: staged, written_bytes })
+    }
+
+    /// Writes the batches staged in the open segment's tail buffer, with its
+    /// last partial block before them, in one direct write. On success they
+    /// are taken out of `staged`; on failure they stay there (unwritten), the
+    /// buffer and the segment are as before, and a partial write is cut back.
+    fn flush_direct(&mut self, staged: &mut VecDeque<Arc<Batch>>, written_bytes: &mut usize) -> Result<(), (bool, String)> {
+        let Some(seg) = self.seg.as_mut() else { return Ok(()) };
+        let Some(d) = seg.direct.as_mut() else { return Ok(()) };
+        if staged.is_empty() {
+            return Ok(());
+        }
+        let end = d.base + d.buf.len() as u64;
+        let base = d.base;
+        let bytes = d.buf.padded();
+        let padded_end = base + bytes.len() as u64;
+        match write_all_at(d.file.as_ref(), bytes, base) {
+            Ok(()) => {
+                seg.alloc_len = seg.alloc_len.max(padded_end);
+                seg.marked = seg.synced;
+                seg.sealed = false;
+                seg.end = end;
+                *written_bytes += staged.drain(..).map(|b| b.bytes.len()).sum::<usize>();
+                // Keep the block the segment now ends in.
+                let keep_from = end / DIRECT_BLOCK as u64 * DIRECT_BLOCK as u64;
+                d.buf.drain_front((keep_from - base) as usize);
+                d.base = keep_from;
+                Ok(())
+            }
+            Err((e, n)) => {
+                d.buf.truncate((seg.end - base) as usize);
+                let no_space = is_no_space(&e);
+                let why = format!("write {} at {}: {e}", segment_name(seg.no), seg.end);
+                if n > 0 {
+                    // As for a buffered write: nothing after the last whole
+                    // record stays; if that fails, stop.
+                    seg.alloc_len = seg.end;
+                    if let Err(te) = seg.file.truncate(seg.end) {
+                        return Err((false, format!("{why}; truncating back failed: {te}")));
+                    }
+                }
+                Err((no_space, why))
+            }
+        }
     }
 
     /// Finishes the open segment (fsync) and creates segment `no`: header
@@ -1021,7 +1110,8 @@ impl Writer {
         self.io.fsync_dir(&self.dir).map_err(|e| (false, format!("fsync log directory: {e}")))?;
         self.pipe.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.pipe.counters.segments_created.fetch_add(1, Ordering::Relaxed);
-        self.seg = Some(OpenSegment { no, file, end: h, alloc_len, synced: h, marked: h, sealed: false });
+        let direct = self.open_direct(&path, no);
+        self.seg = Some(OpenSegment { no, file, end: h, alloc_len, synced: h, marked: h, sealed: false, direct });
         let mut st = self.pipe.st.lock();
         st.writer_segment = no;
         st.writer_preallocated = alloc_len > h;
@@ -1055,6 +1145,24 @@ impl Writer {
         }
     }
 
+    /// The direct-write state of a segment just created as `path`, its
+    /// header (already written and fsynced) as the start of its tail; `None`
+    /// where direct writes are not available.
+    fn open_direct(&mut self, path: &Path, no: u64) -> Option<DirectTail> {
+        match self.io.open_direct(path) {
+            Ok(Some(file)) => {
+                let mut buf = AlignedBuf::zeroed(PIPE_BUFFER_BYTES_INITIAL);
+                buf.extend_from_slice(&encode_file_header(SEGMENT_MAGIC, no));
+                Some(DirectTail { file, base: 0, buf })
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(target: "sluice_engine", "opening {} for direct writes: {e}; writing it through the page cache", segment_name(no));
+                None
+            }
+        }
+    }
+
     fn sync(&mut self) -> std::io::Result<()> {
         self.last_sync = Instant::now();
         let Some(seg) = self.seg.as_mut() else { return Ok(()) };
@@ -1077,6 +1185,9 @@ impl Writer {
         if seg.sealed {
             return Ok(());
         }
+        // The seal goes through the ordinary handle, and so does anything
+        // after it.
+        seg.direct = None;
         if seg.alloc_len > seg.end {
             // A prepared segment: its unused zeros go before the seal.
             seg.file.truncate(seg.end).map_err(|e| (false, format!("truncate {} before its seal: {e}", segment_name(seg.no))))?;

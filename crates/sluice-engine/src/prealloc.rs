@@ -16,7 +16,8 @@
 //!   `segment_bytes` (`limits::PREPARE_NEXT_AT_DIVISOR`): a small or idle log
 //!   never prepares one.
 //! * The preparer writes `PREPARED_NAME` (a `.tmp` file, which recovery
-//!   removes): zeros to `segment_bytes`, then fsync.
+//!   removes): zeros to `segment_bytes` (direct writes where the file system
+//!   has them, rounding up to a whole block), then fsync.
 //! * At its next roll the writer takes it if it is ready: it writes the
 //!   segment's header into it, fsyncs, renames it to the segment's name and
 //!   fsyncs the directory: the same order as a segment created empty, so
@@ -32,7 +33,7 @@
 //! * Failures of the preparer (disk full, I/O errors) cost nothing but speed:
 //!   the file is removed and the writer creates its next segment empty.
 
-use crate::io::{write_all_at, Io};
+use crate::io::{write_all_at, AlignedBuf, Io, DIRECT_BLOCK};
 use crate::limits::PREPARE_CHUNK_BYTES;
 use crate::pipe::Pipe;
 use std::path::{Path, PathBuf};
@@ -82,11 +83,23 @@ fn prepare(io: &dyn Io, path: &Path, bytes: u64) -> std::io::Result<()> {
     if bytes == 0 {
         return f.fsync();
     }
-    let zeros = vec![0u8; PREPARE_CHUNK_BYTES];
+    // Direct writes where the file system has them: zeros written through
+    // the page cache cost a page allocation and a copy each, and then
+    // occupy the cache for nothing (the writer writes its records directly
+    // too; see `pipe::DirectTail`). Whole blocks: the length is rounded up.
+    let direct = io.open_direct(path)?;
+    let bytes = if direct.is_some() { bytes.next_multiple_of(DIRECT_BLOCK as u64) } else { bytes };
+    let zeros = AlignedBuf::zeros(PREPARE_CHUNK_BYTES);
     let mut at = 0u64;
     while at < bytes {
         let n = (bytes - at).min(PREPARE_CHUNK_BYTES as u64) as usize;
-        write_all_at(f.as_ref(), &zeros[..n], at).map_err(|(e, _)| e)?;
+        if let Some(d) = &direct {
+            // Synchronous: one chunk on the device at a time, as below.
+            write_all_at(d.as_ref(), &zeros.as_slice()[..n], at).map_err(|(e, _)| e)?;
+            at += n as u64;
+            continue;
+        }
+        write_all_at(f.as_ref(), &zeros.as_slice()[..n], at).map_err(|(e, _)| e)?;
         // Written out a chunk at a time: one fsync of the whole segment
         // would hold the device for tens of milliseconds, and the writer's
         // fsyncs (what acknowledgements wait for) would queue behind it.

@@ -58,35 +58,55 @@ fn segments(fs: &FaultIo) -> Vec<PathBuf> {
     fs.files().into_iter().map(|(p, _)| p).filter(|p| p.starts_with(data_dir().join(LOG_DIR))).collect()
 }
 
+/// Runs a test on a file system without direct writes, then on one with
+/// them (`O_DIRECT`, as the engine uses on a real file system): the log
+/// writer and the segment preparer take a different path for each.
+async fn both_modes<F, Fut>(test: F)
+where
+    F: Fn(FaultIo) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for direct in [false, true] {
+        let fs = FaultIo::new();
+        fs.set_direct(direct);
+        test(fs.clone()).await;
+        let (made, misaligned) = fs.direct_write_counts();
+        assert_eq!(misaligned, 0, "a misaligned direct write");
+        assert_eq!(made > 0, direct, "direct writes made: {made}");
+    }
+}
+
 // ---------------------------------------------------------------- R7, R8
 
 #[tokio::test]
 async fn given_fsync_eio_should_fail_writes_refuse_later_ones_serve_reads_and_reopen_without_acked_loss() {
-    let fs = FaultIo::new();
-    let store = open(&fs);
-    let q = create(store.as_ref(), "q", QueueConfig::default()).await;
-    store.send(q.id, vec![message(1)], T0).await.unwrap();
-    fs.fail_nth_fsync(1);
-    let e = store.send(q.id, vec![message(2)], T0 + 1).await.unwrap_err();
-    assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
-    assert!(matches!(store.health(), Health::Failed(_)));
-    let fsyncs = fs.fsync_count();
-    assert!(matches!(store.send(q.id, vec![message(3)], T0 + 2).await, Err(StoreError::Unavailable(_))));
-    assert!(matches!(store.receive(q.id, params(10, 30), T0 + 2).await, Err(StoreError::Unavailable(_))));
-    assert!(matches!(store.create_queue(new_queue("other", QueueConfig::default()), T0).await, Err(StoreError::Unavailable(_))));
-    assert_eq!(fs.fsync_count(), fsyncs, "fail-stop: no fsync is ever retried (fsyncgate)");
-    // Reads keep working.
-    assert_eq!(store.get_queue(&q.name).await.unwrap().unwrap().id, q.id);
-    assert!(store.counts(q.id, T0 + 3).await.unwrap().visible >= 1);
-    assert_eq!(store.list_queues("000000000000", "", None, 10).await.unwrap().len(), 1);
-    assert!(store.close().await.is_err(), "close reports the failure");
-    drop(store);
-    fs.power_cut(CutMode::DropUnsynced, true, 1);
-    fs.reboot();
-    let store = open(&fs);
-    assert_eq!(store.health(), Health::Ok);
-    assert_eq!(ids(&store.dump(T0)), vec![1], "message 1 was acknowledged; 2 never became durable (its pages were dropped)");
-    store.send(q.id, vec![message(4)], T0 + 4).await.unwrap();
+    both_modes(|fs| async move {
+        let store = open(&fs);
+        let q = create(store.as_ref(), "q", QueueConfig::default()).await;
+        store.send(q.id, vec![message(1)], T0).await.unwrap();
+        fs.fail_nth_fsync(1);
+        let e = store.send(q.id, vec![message(2)], T0 + 1).await.unwrap_err();
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+        assert!(matches!(store.health(), Health::Failed(_)));
+        let fsyncs = fs.fsync_count();
+        assert!(matches!(store.send(q.id, vec![message(3)], T0 + 2).await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(store.receive(q.id, params(10, 30), T0 + 2).await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(store.create_queue(new_queue("other", QueueConfig::default()), T0).await, Err(StoreError::Unavailable(_))));
+        assert_eq!(fs.fsync_count(), fsyncs, "fail-stop: no fsync is ever retried (fsyncgate)");
+        // Reads keep working.
+        assert_eq!(store.get_queue(&q.name).await.unwrap().unwrap().id, q.id);
+        assert!(store.counts(q.id, T0 + 3).await.unwrap().visible >= 1);
+        assert_eq!(store.list_queues("000000000000", "", None, 10).await.unwrap().len(), 1);
+        assert!(store.close().await.is_err(), "close reports the failure");
+        drop(store);
+        fs.power_cut(CutMode::DropUnsynced, true, 1);
+        fs.reboot();
+        let store = open(&fs);
+        assert_eq!(store.health(), Health::Ok);
+        assert_eq!(ids(&store.dump(T0)), vec![1], "message 1 was acknowledged; 2 never became durable (its pages were dropped)");
+        store.send(q.id, vec![message(4)], T0 + 4).await.unwrap();
+    })
+    .await;
 }
 
 /// After a failed fsync the kernel may keep the data readable but never write
@@ -94,55 +114,61 @@ async fn given_fsync_eio_should_fail_writes_refuse_later_ones_serve_reads_and_re
 /// so that it is really durable before anything new depends on it.
 #[tokio::test]
 async fn given_fsync_eio_then_restart_should_rewrite_the_unsynced_tail_durably() {
-    let fs = FaultIo::new();
-    let store = open(&fs);
-    let q = create(store.as_ref(), "q", QueueConfig::default()).await;
-    store.send(q.id, vec![message(1)], T0).await.unwrap();
-    fs.fail_nth_fsync(1);
-    assert!(store.send(q.id, vec![message(2)], T0 + 1).await.is_err());
-    drop(store);
-    let store = open(&fs);
-    assert_eq!(ids(&store.dump(T0)), vec![1, 2], "unknown outcome: message 2 came back from the page cache");
-    assert!(store.recovery_report().tail_bytes_resynced > 0);
-    store.send(q.id, vec![message(3)], T0 + 2).await.unwrap();
-    drop(store);
-    fs.power_cut(CutMode::DropUnsynced, true, 2);
-    fs.reboot();
-    let store = open(&fs);
-    assert_eq!(ids(&store.dump(T0)), vec![1, 2, 3], "everything recovery served is durable");
+    both_modes(|fs| async move {
+        let store = open(&fs);
+        let q = create(store.as_ref(), "q", QueueConfig::default()).await;
+        store.send(q.id, vec![message(1)], T0).await.unwrap();
+        fs.fail_nth_fsync(1);
+        assert!(store.send(q.id, vec![message(2)], T0 + 1).await.is_err());
+        drop(store);
+        let store = open(&fs);
+        assert_eq!(ids(&store.dump(T0)), vec![1, 2], "unknown outcome: message 2 came back from the page cache");
+        assert!(store.recovery_report().tail_bytes_resynced > 0);
+        store.send(q.id, vec![message(3)], T0 + 2).await.unwrap();
+        drop(store);
+        fs.power_cut(CutMode::DropUnsynced, true, 2);
+        fs.reboot();
+        let store = open(&fs);
+        assert_eq!(ids(&store.dump(T0)), vec![1, 2, 3], "everything recovery served is durable");
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn given_write_eio_should_fail_stop_and_reopen_without_half_records() {
-    let fs = FaultIo::new();
-    let store = open(&fs);
-    let q = create(store.as_ref(), "q", QueueConfig::default()).await;
-    store.send(q.id, vec![message(1)], T0).await.unwrap();
-    fs.fail_nth_write(1, libc::EIO);
-    assert!(matches!(store.send(q.id, vec![message(2)], T0).await, Err(StoreError::Unavailable(_))));
-    assert!(matches!(store.health(), Health::Failed(_)));
-    assert!(store.send(q.id, vec![message(3)], T0).await.is_err());
-    drop(store);
-    fs.power_cut(CutMode::KeepPrefix, false, 3);
-    fs.reboot();
-    let store = open(&fs);
-    assert_eq!(ids(&store.dump(T0)), vec![1]);
+    both_modes(|fs| async move {
+        let store = open(&fs);
+        let q = create(store.as_ref(), "q", QueueConfig::default()).await;
+        store.send(q.id, vec![message(1)], T0).await.unwrap();
+        fs.fail_nth_write(1, libc::EIO);
+        assert!(matches!(store.send(q.id, vec![message(2)], T0).await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(store.health(), Health::Failed(_)));
+        assert!(store.send(q.id, vec![message(3)], T0).await.is_err());
+        drop(store);
+        fs.power_cut(CutMode::KeepPrefix, false, 3);
+        fs.reboot();
+        let store = open(&fs);
+        assert_eq!(ids(&store.dump(T0)), vec![1]);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn given_short_writes_should_lose_nothing() {
-    let fs = FaultIo::new();
-    fs.set_short_writes(Some(7));
-    let store = open(&fs);
-    let q = create(store.as_ref(), "q", QueueConfig::default()).await;
-    for i in 0..20 {
-        store.send(q.id, vec![message(i), message(100 + i)], T0).await.unwrap();
-    }
-    let before = store.dump(T0);
-    drop(store);
-    fs.power_cut(CutMode::DropUnsynced, true, 4);
-    fs.reboot();
-    assert_eq!(open(&fs).dump(T0), before);
+    both_modes(|fs| async move {
+        fs.set_short_writes(Some(7));
+        let store = open(&fs);
+        let q = create(store.as_ref(), "q", QueueConfig::default()).await;
+        for i in 0..20 {
+            store.send(q.id, vec![message(i), message(100 + i)], T0).await.unwrap();
+        }
+        let before = store.dump(T0);
+        drop(store);
+        fs.power_cut(CutMode::DropUnsynced, true, 4);
+        fs.reboot();
+        assert_eq!(open(&fs).dump(T0), before);
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------- R9
@@ -487,68 +513,72 @@ async fn given_a_missing_segment_that_checkpointed_bodies_point_into_open_should
 
 #[tokio::test]
 async fn given_disk_full_should_refuse_writes_then_resume_when_space_returns() {
-    let fs = FaultIo::new();
-    // No segment preparer: it could free space of its own at any moment (a
-    // prepared file it cannot finish is removed), and this test counts the
-    // space the writer has.
-    let o = LogOptions { preallocate_segments: false, ..opts(&fs) };
-    let store = LogStore::open(&data_dir(), o.clone()).unwrap();
-    let q = create(store.as_ref(), "q", QueueConfig::default()).await;
-    store.send(q.id, vec![message(0)], T0).await.unwrap();
-    fs.set_capacity(Some(fs.used_bytes() + 6000));
-    let mut acked = vec![0u128];
-    let mut i = 1;
-    let err = loop {
-        match store.send(q.id, vec![message(i)], T0).await {
-            Ok(_) => acked.push(i),
-            Err(e) => break e,
-        }
-        i += 1;
-        assert!(i < 1000, "the disk never filled");
-    };
-    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
-    assert!(matches!(store.health(), Health::Degraded(_)));
-    assert!(matches!(store.send(q.id, vec![message(5000)], T0).await, Err(StoreError::Unavailable(_))));
-    assert!(store.resume().await.is_err(), "still full");
-    // Reads work; receives and deletes need log space and are refused (documented).
-    assert!(store.counts(q.id, T0).await.unwrap().visible >= acked.len() as u64);
-    assert!(matches!(store.receive(q.id, params(1, 30), T0).await, Err(StoreError::Unavailable(_))));
+    both_modes(|fs| async move {
+        // No segment preparer: it could free space of its own at any moment (a
+        // prepared file it cannot finish is removed), and this test counts the
+        // space the writer has.
+        let o = LogOptions { preallocate_segments: false, ..opts(&fs) };
+        let store = LogStore::open(&data_dir(), o.clone()).unwrap();
+        let q = create(store.as_ref(), "q", QueueConfig::default()).await;
+        store.send(q.id, vec![message(0)], T0).await.unwrap();
+        fs.set_capacity(Some(fs.used_bytes() + 6000));
+        let mut acked = vec![0u128];
+        let mut i = 1;
+        let err = loop {
+            match store.send(q.id, vec![message(i)], T0).await {
+                Ok(_) => acked.push(i),
+                Err(e) => break e,
+            }
+            i += 1;
+            assert!(i < 1000, "the disk never filled");
+        };
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert!(matches!(store.health(), Health::Degraded(_)));
+        assert!(matches!(store.send(q.id, vec![message(5000)], T0).await, Err(StoreError::Unavailable(_))));
+        assert!(store.resume().await.is_err(), "still full");
+        // Reads work; receives and deletes need log space and are refused (documented).
+        assert!(store.counts(q.id, T0).await.unwrap().visible >= acked.len() as u64);
+        assert!(matches!(store.receive(q.id, params(1, 30), T0).await, Err(StoreError::Unavailable(_))));
 
-    fs.set_capacity(None);
-    store.resume().await.unwrap();
-    assert_eq!(store.health(), Health::Ok);
-    store.send(q.id, vec![message(9999)], T0).await.unwrap();
-    acked.push(9999);
-    let live = store.dump(T0);
-    store.close().await.unwrap();
-    drop(store);
-    fs.power_cut(CutMode::DropUnsynced, true, 5);
-    fs.reboot();
-    let store = LogStore::open(&data_dir(), o).unwrap();
-    assert!(store.recovery_report().torn_tail.is_none(), "no half record was left behind");
-    let got = ids(&store.dump(T0));
-    for id in &acked {
-        assert!(got.contains(id), "acknowledged {id} lost");
-    }
-    assert_eq!(store.dump(T0), live, "the held records were written in order on resume");
+        fs.set_capacity(None);
+        store.resume().await.unwrap();
+        assert_eq!(store.health(), Health::Ok);
+        store.send(q.id, vec![message(9999)], T0).await.unwrap();
+        acked.push(9999);
+        let live = store.dump(T0);
+        store.close().await.unwrap();
+        drop(store);
+        fs.power_cut(CutMode::DropUnsynced, true, 5);
+        fs.reboot();
+        let store = LogStore::open(&data_dir(), o).unwrap();
+        assert!(store.recovery_report().torn_tail.is_none(), "no half record was left behind");
+        let got = ids(&store.dump(T0));
+        for id in &acked {
+            assert!(got.contains(id), "acknowledged {id} lost");
+        }
+        assert_eq!(store.dump(T0), live, "the held records were written in order on resume");
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn given_disk_full_when_space_returns_writer_should_resume_by_itself() {
-    let fs = FaultIo::new();
-    let store = open(&fs);
-    let q = create(store.as_ref(), "q", QueueConfig::default()).await;
-    fs.set_capacity(Some(fs.used_bytes() + 100));
-    while store.send(q.id, vec![message(1)], T0).await.is_ok() {}
-    assert!(matches!(store.health(), Health::Degraded(_)));
-    fs.set_capacity(None);
-    // The writer retries every `enospc_retry` (20 ms here); R12 allows 5 s.
-    let started = std::time::Instant::now();
-    while store.health() != Health::Ok {
-        assert!(started.elapsed() < std::time::Duration::from_secs(5), "did not resume within 5 s");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-    store.send(q.id, vec![message(2)], T0).await.unwrap();
+    both_modes(|fs| async move {
+        let store = open(&fs);
+        let q = create(store.as_ref(), "q", QueueConfig::default()).await;
+        fs.set_capacity(Some(fs.used_bytes() + 100));
+        while store.send(q.id, vec![message(1)], T0).await.is_ok() {}
+        assert!(matches!(store.health(), Health::Degraded(_)));
+        fs.set_capacity(None);
+        // The writer retries every `enospc_retry` (20 ms here); R12 allows 5 s.
+        let started = std::time::Instant::now();
+        while store.health() != Health::Ok {
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "did not resume within 5 s");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        store.send(q.id, vec![message(2)], T0).await.unwrap();
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------- R13

@@ -1147,8 +1147,14 @@ impl Writer {
 
     /// The direct-write state of a segment just created as `path`, its
     /// header (already written and fsynced) as the start of its tail; `None`
-    /// where direct writes are not available.
+    /// where direct writes are not available, and unless every round is
+    /// fsynced (`FsyncPolicy::Always`): with the other policies a round is
+    /// acknowledged once written, and a copy into the page cache is quicker
+    /// than a wait for the device.
     fn open_direct(&mut self, path: &Path, no: u64) -> Option<DirectTail> {
+        if self.pipe.policy != FsyncPolicy::Always {
+            return None;
+        }
         match self.io.open_direct(path) {
             Ok(Some(file)) => {
                 let mut buf = AlignedBuf::zeroed(PIPE_BUFFER_BYTES_INITIAL);

@@ -21,7 +21,8 @@
 //!   EIO, read EIO on one file.
 //! * `flip_bit`, `truncate_file`, `read_file`: offline damage and inspection.
 //! * `set_direct`: offers direct writes (`Io::open_direct`) and refuses
-//!   misaligned ones, as `O_DIRECT` does; `direct_write_counts` tells.
+//!   misaligned ones, as `O_DIRECT` does; `direct_write_counts` tells;
+//!   `refuse_direct_writes` refuses them all.
 //! * `pause_fsyncs`: fsyncs block until resumed, so group-commit tests can hold
 //!   a commit open deterministically instead of sleeping.
 //!
@@ -109,8 +110,10 @@ struct FsState {
     fsyncs_blocked: usize,
     cuts: u64,
     direct: bool,
+    direct_refused: bool,
     direct_writes: u64,
     misaligned_direct_writes: u64,
+    refused_direct_writes: u64,
 }
 
 struct Shared {
@@ -432,6 +435,15 @@ impl FaultIo {
         let st = self.shared.st.lock();
         (st.direct_writes, st.misaligned_direct_writes)
     }
+
+    /// Direct handles still open, but every write through them fails with
+    /// EINVAL, as on a device whose block is larger than the writer's
+    /// alignment. Returns how many were refused so far.
+    pub fn refuse_direct_writes(&self, on: bool) -> u64 {
+        let mut st = self.shared.st.lock();
+        st.direct_refused = on;
+        st.refused_direct_writes
+    }
 }
 
 struct FaultFile {
@@ -488,6 +500,10 @@ impl IoFile for FaultFile {
             }
         }
         let block = DIRECT_BLOCK;
+        if self.direct && st.direct_refused {
+            st.refused_direct_writes += 1;
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
         if self.direct {
             if !offset.is_multiple_of(block as u64) || !buf.len().is_multiple_of(block) || !(buf.as_ptr() as usize).is_multiple_of(block) {
                 st.misaligned_direct_writes += 1;

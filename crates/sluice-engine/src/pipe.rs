@@ -783,7 +783,9 @@ struct OpenSegment {
 /// write sectors atomically); the zeros after the segment's end are what a
 /// prepared segment holds there anyway, and what recovery cuts off in a
 /// last segment. The seal is written through the ordinary handle, after
-/// which the segment takes no more direct writes.
+/// which the segment takes no more direct writes; so does a segment whose
+/// direct write the file system refused (EINVAL), its batches written again
+/// through the page cache.
 struct DirectTail {
     file: Box<dyn IoFile>,
     /// File offset of `buf`'s first byte: a multiple of `DIRECT_BLOCK`.
@@ -970,11 +972,25 @@ impl Writer {
         let mut staged: VecDeque<Arc<Batch>> = VecDeque::new();
         while let Some(b) = batches.pop_front() {
             if self.seg.as_ref().map(|s| s.no) != Some(b.segment) {
-                let res = self.flush_direct(&mut staged, &mut written_bytes).and_then(|()| self.roll_to(b.segment));
-                if let Err((no_space, why)) = res {
+                match self.flush_direct(&mut staged, &mut written_bytes) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // Refused: write them again, through the page cache.
+                        batches.push_front(b);
+                        while let Some(s) = staged.pop_back() {
+                            batches.push_front(s);
+                        }
+                        continue;
+                    }
+                    Err((no_space, why)) => {
+                        batches.push_front(b);
+                        staged.extend(batches);
+                        return Err(WriteFail { no_space, why, unwritten: staged, written_bytes });
+                    }
+                }
+                if let Err((no_space, why)) = self.roll_to(b.segment) {
                     batches.push_front(b);
-                    staged.extend(batches);
-                    return Err(WriteFail { no_space, why, unwritten: staged, written_bytes });
+                    return Err(WriteFail { no_space, why, unwritten: batches, written_bytes });
                 }
             }
             let seg = self.seg.as_mut().expect("segment open after roll");
@@ -1030,19 +1046,28 @@ impl Writer {
                 }
             }
         }
-        self.flush_direct(&mut staged, &mut written_bytes)
-            .map_err(|(no_space, why)| WriteFail { no_space, why, unwritten: staged, written_bytes })
+        match self.flush_direct(&mut staged, &mut written_bytes) {
+            Ok(true) => Ok(()),
+            // Refused: the segment writes through the page cache from now on.
+            Ok(false) => self.write_batches(staged).map_err(|f| WriteFail { written_bytes: written_bytes + f.written_bytes, ..f }),
+            Err((no_space, why)) => Err(WriteFail { no_space, why, unwritten: staged, written_bytes }),
+        }
     }
 
     /// Writes the batches staged in the open segment's tail buffer, with its
     /// last partial block before them, in one direct write. On success they
-    /// are taken out of `staged`; on failure they stay there (unwritten), the
-    /// buffer and the segment are as before, and a partial write is cut back.
-    fn flush_direct(&mut self, staged: &mut VecDeque<Arc<Batch>>, written_bytes: &mut usize) -> Result<(), (bool, String)> {
-        let Some(seg) = self.seg.as_mut() else { return Ok(()) };
-        let Some(d) = seg.direct.as_mut() else { return Ok(()) };
+    /// are taken out of `staged` (`Ok(true)`); on failure they stay there
+    /// (unwritten), the buffer and the segment are as before, and a partial
+    /// write is cut back. `Ok(false)`: the file system refused the direct
+    /// write itself (EINVAL: an alignment it does not take, which opening
+    /// the file did not tell), so the segment stops writing directly and the
+    /// caller writes `staged` through the page cache instead, rather than
+    /// stopping the log.
+    fn flush_direct(&mut self, staged: &mut VecDeque<Arc<Batch>>, written_bytes: &mut usize) -> Result<bool, (bool, String)> {
+        let Some(seg) = self.seg.as_mut() else { return Ok(true) };
+        let Some(d) = seg.direct.as_mut() else { return Ok(true) };
         if staged.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
         let end = d.base + d.buf.len() as u64;
         let base = d.base;
@@ -1059,7 +1084,12 @@ impl Writer {
                 let keep_from = end / DIRECT_BLOCK as u64 * DIRECT_BLOCK as u64;
                 d.buf.drain_front((keep_from - base) as usize);
                 d.base = keep_from;
-                Ok(())
+                Ok(true)
+            }
+            Err((e, 0)) if e.raw_os_error() == Some(libc::EINVAL) => {
+                tracing::warn!(target: "sluice_engine", "direct write to {} refused: {e}; writing it through the page cache", segment_name(seg.no));
+                seg.direct = None;
+                Ok(false)
             }
             Err((e, n)) => {
                 d.buf.truncate((seg.end - base) as usize);

@@ -87,7 +87,7 @@ fn prepare(io: &dyn Io, path: &Path, bytes: u64) -> std::io::Result<()> {
     // the page cache cost a page allocation and a copy each, and then
     // occupy the cache for nothing (the writer writes its records directly
     // too; see `pipe::DirectTail`). Whole blocks: the length is rounded up.
-    let direct = io.open_direct(path)?;
+    let mut direct = io.open_direct(path)?;
     let bytes = if direct.is_some() { bytes.next_multiple_of(DIRECT_BLOCK as u64) } else { bytes };
     let zeros = AlignedBuf::zeros(PREPARE_CHUNK_BYTES);
     let mut at = 0u64;
@@ -95,9 +95,16 @@ fn prepare(io: &dyn Io, path: &Path, bytes: u64) -> std::io::Result<()> {
         let n = (bytes - at).min(PREPARE_CHUNK_BYTES as u64) as usize;
         if let Some(d) = &direct {
             // Synchronous: one chunk on the device at a time, as below.
-            write_all_at(d.as_ref(), &zeros.as_slice()[..n], at).map_err(|(e, _)| e)?;
-            at += n as u64;
-            continue;
+            match write_all_at(d.as_ref(), &zeros.as_slice()[..n], at) {
+                Ok(()) => {
+                    at += n as u64;
+                    continue;
+                }
+                // Refused (an alignment the file system does not take): the
+                // rest goes through the page cache, as the writer's does.
+                Err((e, 0)) if e.raw_os_error() == Some(libc::EINVAL) => direct = None,
+                Err((e, _)) => return Err(e),
+            }
         }
         write_all_at(f.as_ref(), &zeros.as_slice()[..n], at).map_err(|(e, _)| e)?;
         // Written out a chunk at a time: one fsync of the whole segment

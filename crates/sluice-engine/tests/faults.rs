@@ -171,6 +171,38 @@ async fn given_short_writes_should_lose_nothing() {
     .await;
 }
 
+/// A file system that opens files for direct writes but refuses the writes
+/// themselves (EINVAL) costs speed only: the writer goes on through the page
+/// cache, in the segment it was writing and in the next ones, the segment
+/// preparer too, and nothing acknowledged is lost.
+#[tokio::test]
+async fn given_direct_writes_refused_the_log_should_write_through_the_page_cache_instead() {
+    let fs = FaultIo::new();
+    fs.set_direct(true);
+    let store = open(&fs);
+    let q = create(store.as_ref(), "q", QueueConfig::default()).await;
+    store.send(q.id, vec![message(0)], T0).await.unwrap();
+    assert!(fs.direct_write_counts().0 > 0, "direct writes at first");
+    fs.refuse_direct_writes(true);
+    let prepared = store.stats().segments_preallocated;
+    // Enough to fill several 16 KiB segments.
+    for i in 1..200 {
+        store.send(q.id, vec![message(i), message(1000 + i)], T0).await.unwrap();
+    }
+    assert_eq!(store.health(), Health::Ok);
+    assert!(store.stats().segments_preallocated > prepared, "the preparer went on through the page cache too");
+    let refused = fs.refuse_direct_writes(true);
+    assert!(refused >= 2, "one refusal per segment that tried: {refused}");
+    let live = store.dump(T0);
+    drop(store);
+    fs.power_cut(CutMode::DropUnsynced, true, 9);
+    fs.reboot();
+    fs.refuse_direct_writes(false);
+    let store = open(&fs);
+    assert_eq!(store.dump(T0), live);
+    assert_eq!(ids(&live).len(), 399);
+}
+
 // ---------------------------------------------------------------- R9
 
 /// Builds a log whose last segment ends with message 2's record, written in

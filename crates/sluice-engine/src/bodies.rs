@@ -6,6 +6,8 @@
 //! 1. the cache: recently sent or read bodies, least recently used evicted
 //!    first (second chance, `Cache`), capped in bytes
 //!    (`LogOptions::body_cache_bytes`, default `limits::BODY_CACHE_BYTES_DEFAULT`);
+//!    a body sent behind more of its queue than the cache holds is not put
+//!    (`Bodies::remember`);
 //! 2. the pipe: bytes appended but not written to the file yet (a receive
 //!    right after a send); the file is never read before the writer wrote it;
 //! 3. the file, with `read_at` through `Io`, checked against the handle's CRC.
@@ -32,6 +34,7 @@ use sluice_store::StoreError;
 use hashbrown::HashTable;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// `BodyRef::file` of a handle decoded from a record but not yet given its
@@ -165,6 +168,11 @@ pub(crate) struct Bodies {
     pipe: Arc<Pipe>,
     files: Mutex<HashMap<u32, Arc<dyn IoFile>>>,
     cache: Mutex<Cache>,
+    cache_cap: usize,
+    /// Sent bodies put into the cache, and sent bodies left out of it (their
+    /// queue too deep: see `remember`).
+    pub cached: AtomicU64,
+    pub not_cached: AtomicU64,
 }
 
 fn unavailable(file: u32, offset: u64, what: impl std::fmt::Display) -> StoreError {
@@ -181,11 +189,29 @@ impl Bodies {
             pipe,
             files: Mutex::new(HashMap::new()),
             cache: Mutex::new(Cache::new(cache_bytes)),
+            cache_cap: cache_bytes,
+            cached: AtomicU64::new(0),
+            not_cached: AtomicU64::new(0),
         }
     }
 
-    /// Remembers the bytes of bodies just sent (they are also in the pipe).
-    pub fn remember(&self, bodies: impl IntoIterator<Item = (BodyRef, Bytes)>) {
+    /// Remembers the bytes of bodies just sent (they are also in the pipe),
+    /// unless `ahead` messages were already in their queue and that many
+    /// bodies of their size would fill the cache: a queue is received
+    /// oldest first, so these would be evicted before anyone read them, and
+    /// putting them would only evict bodies that may still be read (and free
+    /// each evicted one on cold memory: under a send-only load that was 7.5 %
+    /// of the tokio workers' time, docs/benchmarks.md).
+    pub fn remember(&self, bodies: Vec<(BodyRef, Bytes)>, ahead: usize) {
+        if bodies.is_empty() {
+            return;
+        }
+        let mean = bodies.iter().map(|(_, b)| b.len()).sum::<usize>() / bodies.len();
+        if ahead.saturating_mul(mean) > self.cache_cap {
+            self.not_cached.fetch_add(bodies.len() as u64, Ordering::Relaxed);
+            return;
+        }
+        self.cached.fetch_add(bodies.len() as u64, Ordering::Relaxed);
         let mut c = self.cache.lock();
         for (r, bytes) in bodies {
             c.put((r.file, r.offset), bytes);

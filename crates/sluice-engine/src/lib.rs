@@ -452,4 +452,9 @@ pub struct LogStats {
     /// Messages taken out of their queue because their bodies failed the
     /// checksum twice on receive (damaged on disk; each logged at error).
     pub quarantined: u64,
+    /// Sent bodies put into the body cache.
+    pub bodies_cached: u64,
+    /// Sent bodies not put into the body cache: behind more of their queue
+    /// than the cache holds, they would be evicted before being received.
+    pub bodies_not_cached: u64,
 }

@@ -221,6 +221,8 @@ impl LogStore {
             idle_periods: self.inner.idle_periods.load(Ordering::Relaxed),
             idle_checkpoints: self.inner.idle_checkpoints.load(Ordering::Relaxed),
             quarantined: self.inner.quarantined.load(Ordering::Relaxed),
+            bodies_cached: self.inner.bodies.cached.load(Ordering::Relaxed),
+            bodies_not_cached: self.inner.bodies.not_cached.load(Ordering::Relaxed),
         }
     }
 
@@ -864,6 +866,7 @@ impl Store for LogStore {
         let n = messages.len();
         let config = slot.info.read().config.clone();
         let mut remember = Vec::new();
+        let ahead;
         let (ticket, out) = {
             let _e = s.epoch.read();
             s.pipe.check_writable()?;
@@ -871,6 +874,7 @@ impl Store for LogStore {
             if c.deleted {
                 return Err(StoreError::QueueNotFound);
             }
+            ahead = c.q.len();
             // The same decisions as MemoryStore::send, message by message, so
             // that a repeated deduplication id within one batch is a duplicate.
             let mut out = Vec::with_capacity(n);
@@ -929,7 +933,7 @@ impl Store for LogStore {
         // Outside the queue's lock: a receive that finds a handle first reads
         // the pipe or the file, and a delete that comes first leaves an entry
         // the cache evicts in its turn.
-        s.bodies.remember(remember);
+        s.bodies.remember(remember, ahead);
         notify_n(&slot.notify, n);
         ticket.wait().await?;
         Ok(out)

@@ -688,3 +688,30 @@ async fn given_a_dead_letter_move_during_a_checkpoint_the_moved_bodies_should_st
     let store = LogStore::open(&data_dir(), o).unwrap();
     assert_eq!(receive_all(&store, dlq.id, T0 + 4).await, expected);
 }
+
+/// A body sent behind more of its queue than the cache holds is not cached
+/// (it would be evicted before anyone received it); one sent into a short
+/// queue is. Either way every body comes back intact.
+#[tokio::test]
+async fn given_a_deep_queue_sent_bodies_should_skip_the_cache_and_still_read_back() {
+    let fs = FaultIo::new();
+    // Bodies of `payload_of` are up to about 700 bytes: the cache holds
+    // 4 KiB, so a queue is "deep" after a handful of them.
+    let store = LogStore::open(&data_dir(), LogOptions { body_cache_bytes: 4 << 10, ..opts(&fs) }).unwrap();
+    let deep = create(store.as_ref(), "deep", QueueConfig::default()).await;
+    let short = create(store.as_ref(), "short", QueueConfig::default()).await;
+    send_range(&store, deep.id, 0..200).await;
+    let after_deep = store.stats();
+    assert!(after_deep.bodies_not_cached >= 150, "{after_deep:?}");
+    assert!(after_deep.bodies_cached > 0 && after_deep.bodies_cached <= 50, "the first ones, into an empty queue: {after_deep:?}");
+    // A short queue: each body goes in (one message waiting at most).
+    for i in 1000..1020u128 {
+        store.send(short.id, vec![message(i)], T0).await.unwrap();
+        let r = store.receive(short.id, params(1, 30), T0).await.unwrap();
+        store.delete_messages(short.id, &[r.messages[0].receipt], T0).await.unwrap();
+    }
+    let after_short = store.stats();
+    assert_eq!(after_short.bodies_cached - after_deep.bodies_cached, 20, "{after_short:?}");
+    assert_eq!(after_short.bodies_not_cached, after_deep.bodies_not_cached);
+    assert_eq!(receive_all(&store, deep.id, T0 + 1).await, (0..200).collect::<Vec<_>>());
+}

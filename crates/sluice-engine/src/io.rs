@@ -130,6 +130,16 @@ impl AlignedBuf {
         self.raw.copy_within(self.off + n..self.off + self.len, self.off);
         self.len -= n;
     }
+    /// Gives back memory after a large round: when the buffer holds at
+    /// most `cap` bytes but has room for more than twice that, it is moved
+    /// into a buffer of `cap`.
+    pub fn shrink_to(&mut self, cap: usize) {
+        if self.len <= cap && self.capacity() > 2 * cap + DIRECT_BLOCK {
+            let mut small = AlignedBuf::zeroed(cap);
+            small.extend_from_slice(self.as_slice());
+            *self = small;
+        }
+    }
     /// The bytes held, followed by zeros up to the next multiple of
     /// `DIRECT_BLOCK`: what a direct write of them must cover.
     pub fn padded(&mut self) -> &[u8] {
@@ -281,6 +291,11 @@ mod tests {
         b.truncate(10);
         assert_eq!(b.as_slice(), &data[16_384..16_394]);
         assert_eq!(b.padded().len(), DIRECT_BLOCK);
+        let big = b.capacity();
+        b.shrink_to(100);
+        assert!(b.capacity() < big && b.capacity() >= 100, "{} of {big}", b.capacity());
+        assert_eq!(b.as_slice(), &data[16_384..16_394]);
+        assert_eq!(b.as_slice().as_ptr() as usize % DIRECT_BLOCK, 0);
     }
 
     #[test]

@@ -1084,6 +1084,8 @@ impl Writer {
                 let keep_from = end / DIRECT_BLOCK as u64 * DIRECT_BLOCK as u64;
                 d.buf.drain_front((keep_from - base) as usize);
                 d.base = keep_from;
+                // A burst's round (up to a segment) does not keep its memory.
+                d.buf.shrink_to(PIPE_BUFFER_BYTES_INITIAL);
                 Ok(true)
             }
             Err((e, 0)) if e.raw_os_error() == Some(libc::EINVAL) => {

@@ -350,9 +350,10 @@ fn given_many_concurrent_senders_should_share_fsyncs_and_answer_only_after_them(
 
 /// Direct writes (`O_DIRECT`) rewrite the block the log ends in and pad each
 /// round to a block's end. Records of every size, rounds of one or several
-/// batches, writes of many blocks at any offset and segment rolls all come
-/// back exactly after a power cut of each kind: every send was acknowledged,
-/// so every one must be there, byte for byte.
+/// batches, writes of many blocks at any offset, a round so large that the
+/// writer's buffer shrinks after it, and segment rolls all come back exactly
+/// after a power cut of each kind: every send was acknowledged, so every one
+/// must be there, byte for byte.
 #[test]
 fn given_direct_writes_of_every_size_a_power_cut_should_keep_every_acknowledged_record() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -360,10 +361,10 @@ fn given_direct_writes_of_every_size_a_power_cut_should_keep_every_acknowledged_
         for (seed, mode) in [(1, CutMode::DropUnsynced), (2, CutMode::KeepPrefix), (3, CutMode::DropPages)] {
             let fs = FaultIo::new();
             fs.set_direct(true);
-            let o = LogOptions { segment_bytes: 64 << 10, ..opts(&fs) };
+            let o = LogOptions { segment_bytes: 1 << 20, ..opts(&fs) };
             let store = LogStore::open(&data_dir(), o.clone()).unwrap();
             let q = create(store.as_ref(), "q", QueueConfig::default()).await;
-            let sizes = [1usize, 100, 4000, 4096, 4097, 9000, 20_000, 3, 8192, 12_345];
+            let sizes = [1usize, 100, 4000, 4096, 4097, 9000, 20_000, 3, 8192, 12_345, 600_000];
             let mut next = 0u128;
             for round in 0..60usize {
                 // Three sends at once: often one round of several batches.

@@ -402,12 +402,10 @@ impl MessageTable {
         self.table_mut(*seq).find_mut(seq_hash(*seq), |m| m.seq == *seq)
     }
 
-    fn contains_key(&self, seq: &u64) -> bool {
-        self.get(seq).is_some()
-    }
-
-    /// Inserts `m` under its own sequence number, which must be unused.
-    fn insert(&mut self, m: Box<CoreMessage>) {
+    /// Inserts `m` under its own sequence number; false (and nothing
+    /// changed) if that number is taken. One probe of the table, which on a
+    /// large queue is a miss in the CPU's caches.
+    fn insert(&mut self, m: Box<CoreMessage>) -> bool {
         if let MessageTable::One(t) = self {
             if t.len() >= SHARD_AT {
                 let mut shards: Box<[Table]> = (0..SHARDS).map(|_| Table::with_capacity(2 * SHARD_AT / SHARDS)).collect();
@@ -419,10 +417,16 @@ impl MessageTable {
             }
         }
         let seq = m.seq;
-        self.table_mut(seq).insert_unique(seq_hash(seq), m, |m| seq_hash(m.seq));
+        match self.table_mut(seq).entry(seq_hash(seq), |x| x.seq == seq, |x| seq_hash(x.seq)) {
+            hashbrown::hash_table::Entry::Occupied(_) => return false,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(m);
+            }
+        }
         if let MessageTable::Sharded { len, .. } = self {
             *len += 1;
         }
+        true
     }
 
     fn remove(&mut self, seq: &u64) -> Option<Box<CoreMessage>> {
@@ -533,12 +537,12 @@ impl QueueCore {
 
     /// Inserts a message (new, moved in, or replayed); its `seq` must be unused.
     pub fn insert(&mut self, m: CoreMessage) {
-        assert!(!self.messages.contains_key(&m.seq), "sequence number {} reused", m.seq);
-        if m.seq >= self.next_seq {
-            self.next_seq = m.seq + 1;
-        }
         let (seq, state, group) = (m.seq, m.state, m.group_id.clone());
-        self.messages.insert(Box::new(m));
+        let inserted = self.messages.insert(Box::new(m));
+        assert!(inserted, "sequence number {seq} reused");
+        if seq >= self.next_seq {
+            self.next_seq = seq + 1;
+        }
         self.index(seq, state, group.as_ref());
     }
 
@@ -1030,6 +1034,17 @@ mod tests {
         let mut unsorted = c.seqs_unsorted();
         unsorted.sort_unstable();
         assert_eq!(unsorted, left);
+        // A taken number is refused, in one table or in shards, and the
+        // message there stays.
+        let template = QueueCore::new().prepare(&m, 0, 1);
+        for table in [&mut MessageTable::default(), &mut c.messages] {
+            let seq = 8;
+            let _ = table.insert(Box::new(CoreMessage { seq, ..template.clone() }));
+            let len = table.len();
+            assert!(!table.insert(Box::new(CoreMessage { seq, message_id: Id128::from(99), ..template.clone() })));
+            assert_eq!(table.len(), len);
+            assert_ne!(table.get(&seq).map(|m| m.message_id), Some(Id128::from(99)));
+        }
         assert_eq!(c.purge(), left.len());
         assert!(c.is_empty() && c.messages().is_empty());
         let cm = c.prepare(&m, 0, 1);

@@ -114,6 +114,8 @@ struct FsState {
     direct_writes: u64,
     misaligned_direct_writes: u64,
     refused_direct_writes: u64,
+    /// Direct writes by the file's name at the time (`.tmp` names included).
+    direct_writes_by_path: BTreeMap<PathBuf, u64>,
 }
 
 struct Shared {
@@ -436,6 +438,13 @@ impl FaultIo {
         (st.direct_writes, st.misaligned_direct_writes)
     }
 
+    /// Direct writes made to files whose name (when written) lies under
+    /// `dir`.
+    pub fn direct_writes_under(&self, dir: &Path) -> u64 {
+        let st = self.shared.st.lock();
+        st.direct_writes_by_path.iter().filter(|(p, _)| p.starts_with(dir)).map(|(_, n)| n).sum()
+    }
+
     /// Direct handles still open, but every write through them fails with
     /// EINVAL, as on a device whose block is larger than the writer's
     /// alignment. Returns how many were refused so far.
@@ -510,6 +519,9 @@ impl IoFile for FaultFile {
                 return Err(io::Error::from_raw_os_error(libc::EINVAL));
             }
             st.direct_writes += 1;
+            if let Some(p) = Self::path_of(&st, self.inode) {
+                *st.direct_writes_by_path.entry(p).or_default() += 1;
+            }
         }
         let mut n = buf.len();
         if let Some(max) = st.short_write_max {

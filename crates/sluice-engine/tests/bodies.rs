@@ -95,58 +95,67 @@ fn bodies_files(fs: &FaultIo) -> Vec<PathBuf> {
 
 #[tokio::test]
 async fn given_mostly_dead_segments_checkpoints_should_move_their_bodies_and_delete_them() {
-    let fs = FaultIo::new();
-    let store = open_no_cache(&fs);
-    let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
-    let other = create(store.as_ref(), "other", QueueConfig::default()).await.id;
-    send_range(&store, q, 0..200).await;
-    let first_segments = segment_files(&fs);
-    // Full segments stay where they are: a checkpoint copies no live body
-    // out of a file that is mostly live.
-    let c = store.checkpoint().await.unwrap();
-    assert_eq!(c.bodies_moved, 0, "{c:?}");
-    // Nine in ten die: those segments are now mostly dead.
-    delete_where(&store, q, T0, |id| id % 10 != 0).await;
-    send_range(&store, q, 200..300).await;
-    // A move keeps the body where it is: the handle travels with it.
-    assert_eq!(store.move_messages(q, MoveDestination::Queue(other), 5, T0).await.unwrap(), 5);
-    // Which files are mostly dead is measured at the end of a checkpoint
-    // and acted on by the next one.
-    store.checkpoint().await.unwrap();
-    create(store.as_ref(), "something-to-log", QueueConfig::default()).await;
-    let c = store.checkpoint().await.unwrap();
-    assert!(c.bodies_moved >= 15 && c.bodies_moved < 100, "the survivors of the first segments moved, the rest stayed: {c:?}");
-    assert_eq!(bodies_files(&fs).len(), 1);
-    send_range(&store, q, 300..350).await;
-    let c = store.checkpoint().await.unwrap();
-    assert!(c.segments_pruned > 0, "the third checkpoint prunes the emptied segments: {c:?}");
-    let now: Vec<PathBuf> = segment_files(&fs);
-    assert!(first_segments.iter().any(|p| !now.contains(p)), "segments holding the first bodies are gone");
-
-    let expected: Vec<u128> = (0..200).filter(|i| i % 10 == 0).chain(200..350).collect();
-    let mut all: Vec<u128> = receive_all(&store, q, T0).await;
-    all.extend(receive_all(&store, other, T0).await);
-    all.sort_unstable();
-    assert_eq!(all, expected);
-    store.close().await.unwrap();
-    drop(store);
-
-    let store = open_no_cache(&fs);
-    assert!(store.recovery_report().checkpoint.is_some());
-    let mut all: Vec<u128> = receive_all(&store, q, T0 + 1).await;
-    all.extend(receive_all(&store, other, T0 + 1).await);
-    all.sort_unstable();
-    assert_eq!(all, expected);
-    // Once every moved body is dead too, its bodies file goes.
-    delete_where(&store, q, T0 + 2, |_| true).await;
-    delete_where(&store, other, T0 + 2, |_| true).await;
-    for i in 0..2 {
-        // Something to log, so that each checkpoint is a new generation.
-        create(store.as_ref(), &format!("t{i}"), QueueConfig::default()).await;
+    // Through the page cache, then with direct writes (the log's, and the
+    // checkpoint's index and bodies files).
+    for direct in [false, true] {
+        let fs = FaultIo::new();
+        fs.set_direct(direct);
+        let store = open_no_cache(&fs);
+        let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+        let other = create(store.as_ref(), "other", QueueConfig::default()).await.id;
+        send_range(&store, q, 0..200).await;
+        let first_segments = segment_files(&fs);
+        // Full segments stay where they are: a checkpoint copies no live body
+        // out of a file that is mostly live.
+        let c = store.checkpoint().await.unwrap();
+        assert_eq!(c.bodies_moved, 0, "{c:?}");
+        // Nine in ten die: those segments are now mostly dead.
+        delete_where(&store, q, T0, |id| id % 10 != 0).await;
+        send_range(&store, q, 200..300).await;
+        // A move keeps the body where it is: the handle travels with it.
+        assert_eq!(store.move_messages(q, MoveDestination::Queue(other), 5, T0).await.unwrap(), 5);
+        // Which files are mostly dead is measured at the end of a checkpoint
+        // and acted on by the next one.
         store.checkpoint().await.unwrap();
+        create(store.as_ref(), "something-to-log", QueueConfig::default()).await;
+        let c = store.checkpoint().await.unwrap();
+        assert!(c.bodies_moved >= 15 && c.bodies_moved < 100, "the survivors of the first segments moved, the rest stayed: {c:?}");
+        assert_eq!(bodies_files(&fs).len(), 1);
+        send_range(&store, q, 300..350).await;
+        let c = store.checkpoint().await.unwrap();
+        assert!(c.segments_pruned > 0, "the third checkpoint prunes the emptied segments: {c:?}");
+        let now: Vec<PathBuf> = segment_files(&fs);
+        assert!(first_segments.iter().any(|p| !now.contains(p)), "segments holding the first bodies are gone");
+
+        let expected: Vec<u128> = (0..200).filter(|i| i % 10 == 0).chain(200..350).collect();
+        let mut all: Vec<u128> = receive_all(&store, q, T0).await;
+        all.extend(receive_all(&store, other, T0).await);
+        all.sort_unstable();
+        assert_eq!(all, expected);
+        store.close().await.unwrap();
+        drop(store);
+
+        let store = open_no_cache(&fs);
+        assert!(store.recovery_report().checkpoint.is_some());
+        let mut all: Vec<u128> = receive_all(&store, q, T0 + 1).await;
+        all.extend(receive_all(&store, other, T0 + 1).await);
+        all.sort_unstable();
+        assert_eq!(all, expected);
+        // Once every moved body is dead too, its bodies file goes.
+        delete_where(&store, q, T0 + 2, |_| true).await;
+        delete_where(&store, other, T0 + 2, |_| true).await;
+        for i in 0..2 {
+            // Something to log, so that each checkpoint is a new generation.
+            create(store.as_ref(), &format!("t{i}"), QueueConfig::default()).await;
+            store.checkpoint().await.unwrap();
+        }
+        assert_eq!(bodies_files(&fs), Vec::<PathBuf>::new());
+        assert!(segment_files(&fs).len() <= 3, "only the newest segments remain: {:?}", segment_files(&fs));
+        let (made, misaligned) = fs.direct_write_counts();
+        assert_eq!((made > 0, misaligned), (direct, 0));
+        let ck = fs.direct_writes_under(&data_dir().join("checkpoint"));
+        assert_eq!(ck > 0, direct, "the indexes and the bodies file written directly: {ck}");
     }
-    assert_eq!(bodies_files(&fs), Vec::<PathBuf>::new());
-    assert!(segment_files(&fs).len() <= 3, "only the newest segments remain: {:?}", segment_files(&fs));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,22 +167,32 @@ async fn given_a_growing_backlog_checkpoints_should_move_no_body() {
     let fs = FaultIo::new();
     let store = open_no_cache(&fs);
     let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+    // The sender goes on past 3,000 messages until four checkpoints ran
+    // while it sent (on a busy machine it can otherwise finish first).
+    let checkpoints = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let sender = {
-        let store = store.clone();
-        tokio::spawn(async move { send_range(&store, q, 0..3000).await })
+        let (store, checkpoints) = (store.clone(), checkpoints.clone());
+        tokio::spawn(async move {
+            let mut next = 0;
+            while next < 3000 || (checkpoints.load(std::sync::atomic::Ordering::Relaxed) < 4 && next < 100_000) {
+                send_range(&store, q, next..next + 100).await;
+                next += 100;
+            }
+            next
+        })
     };
     let mut moved = 0;
-    let mut checkpoints = 0;
     while !sender.is_finished() {
         moved += store.checkpoint().await.unwrap().bodies_moved;
-        checkpoints += 1;
+        checkpoints.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tokio::task::yield_now().await;
     }
-    sender.await.unwrap();
+    let sent = sender.await.unwrap();
     moved += store.checkpoint().await.unwrap().bodies_moved;
+    let checkpoints = checkpoints.load(std::sync::atomic::Ordering::Relaxed);
     assert!(checkpoints > 3, "checkpoints ran while the backlog grew: {checkpoints}");
     assert_eq!(moved, 0, "bodies moved out of full, live segments over {checkpoints} checkpoints");
-    assert_eq!(receive_all(&store, q, T0).await, (0..3000).collect::<Vec<_>>());
+    assert_eq!(receive_all(&store, q, T0).await, (0..sent).collect::<Vec<_>>());
 }
 
 #[tokio::test]

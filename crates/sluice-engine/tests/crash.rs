@@ -268,40 +268,48 @@ fn given_power_cut_at_any_point_with_fsync_always_should_lose_nothing_acknowledg
 fn given_crash_at_every_step_of_a_checkpoint_should_recover_the_same_state() {
     let rt = runtime();
     rt.block_on(async {
-        let fs = FaultIo::new();
-        let mut o = opts(&fs);
-        o.segment_bytes = 4 << 10;
-        let store = LogStore::open(&data_dir(), o.clone()).unwrap();
-        let q = create(store.as_ref(), "q", QueueConfig::default()).await;
-        for round in 0..3u128 {
-            store.send(q.id, (0..20).map(|i| message(round * 100 + i)).collect(), T0).await.unwrap();
-            let r = store.receive(q.id, params(5, 30), T0 + 1).await.unwrap();
-            store.delete_messages(q.id, &[r.messages[0].receipt], T0 + 2).await.unwrap();
-            store.checkpoint().await.unwrap();
-        }
-        store.send(q.id, vec![message(999)], T0 + 3).await.unwrap();
-        let before = store.dump(T0 + 3);
-        store.close().await.unwrap();
-        drop(store);
-        let mut completed = false;
-        for k in 1..200 {
-            let f = fs.fork();
-            let s = LogStore::open(&data_dir(), LogOptions { io: f.as_io(), ..o.clone() }).unwrap();
-            f.crash_at_op(k, CutMode::KeepPrefix, k % 2 == 0, k);
-            let ok = s.checkpoint().await.is_ok() && !f.is_powered_off();
-            if !f.is_powered_off() {
-                f.power_cut(CutMode::DropUnsynced, true, k);
+        // Through the page cache, then with direct writes.
+        for direct in [false, true] {
+            let fs = FaultIo::new();
+            fs.set_direct(direct);
+            let mut o = opts(&fs);
+            o.segment_bytes = 4 << 10;
+            let store = LogStore::open(&data_dir(), o.clone()).unwrap();
+            let q = create(store.as_ref(), "q", QueueConfig::default()).await;
+            for round in 0..3u128 {
+                store.send(q.id, (0..20).map(|i| message(round * 100 + i)).collect(), T0).await.unwrap();
+                let r = store.receive(q.id, params(5, 30), T0 + 1).await.unwrap();
+                store.delete_messages(q.id, &[r.messages[0].receipt], T0 + 2).await.unwrap();
+                store.checkpoint().await.unwrap();
             }
-            drop(s);
-            f.reboot();
-            let s = LogStore::open(&data_dir(), LogOptions { io: f.as_io(), ..o.clone() }).unwrap_or_else(|e| panic!("crash at op {k}: {e}"));
-            assert_eq!(s.dump(T0 + 3), before, "crash at checkpoint op {k}");
-            if ok {
-                completed = true;
-                break;
+            store.send(q.id, vec![message(999)], T0 + 3).await.unwrap();
+            let before = store.dump(T0 + 3);
+            store.close().await.unwrap();
+            drop(store);
+            let mut completed = false;
+            for k in 1..200 {
+                let f = fs.fork();
+                let s = LogStore::open(&data_dir(), LogOptions { io: f.as_io(), ..o.clone() }).unwrap();
+                f.crash_at_op(k, CutMode::KeepPrefix, k % 2 == 0, k);
+                let ok = s.checkpoint().await.is_ok() && !f.is_powered_off();
+                if !f.is_powered_off() {
+                    f.power_cut(CutMode::DropUnsynced, true, k);
+                }
+                drop(s);
+                f.reboot();
+                let s = LogStore::open(&data_dir(), LogOptions { io: f.as_io(), ..o.clone() }).unwrap_or_else(|e| panic!("crash at op {k}: {e}"));
+                assert_eq!(s.dump(T0 + 3), before, "crash at checkpoint op {k}");
+                assert_eq!(f.direct_write_counts().1, 0, "crash at checkpoint op {k}");
+                if ok {
+                    let into_checkpoints = f.direct_writes_under(&data_dir().join("checkpoint"));
+                    assert_eq!(into_checkpoints > 0, direct, "the checkpoint's index written directly: {into_checkpoints}");
+                    completed = true;
+                    break;
+                }
             }
+            assert!(completed, "the checkpoint never completed");
+            assert_eq!(fs.direct_write_counts().1, 0);
         }
-        assert!(completed, "the checkpoint never completed");
     });
 }
 

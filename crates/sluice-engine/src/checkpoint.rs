@@ -33,7 +33,7 @@
 
 use crate::bodies::{checkpoint_file, Bodies};
 use crate::codec::{encode_file_header, BODIES_MAGIC, CHECKPOINT_MAGIC, FILE_HEADER_BYTES};
-use crate::io::{write_all_at, AlignedBuf, Io, IoFile, DIRECT_BLOCK};
+use crate::io::{direct_write_refused, open_direct_or_none, write_all_at, AlignedBuf, Io, IoFile, DIRECT_BLOCK};
 use crate::limits::{CHECKPOINT_MESSAGES_PER_RECORD, CHECKPOINT_RECORD_BYTES_TARGET};
 use crate::recovery::{bodies_name, checkpoint_name, CHECKPOINT_DIR};
 use crate::record::{encode_checkpoint_messages, encode_checkpoint_range, Record};
@@ -146,14 +146,7 @@ struct Out {
 impl Out {
     /// Writes `path` (open as `f`, empty) starting with `first`.
     fn new(io: &dyn Io, path: &Path, f: Box<dyn IoFile>, first: Vec<u8>) -> Out {
-        let direct = match io.open_direct(path) {
-            Ok(Some(d)) => Some((d, AlignedBuf::zeroed(0))),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(target: "sluice_engine", "opening {} for direct writes: {e}; writing it through the page cache", path.display());
-                None
-            }
-        };
+        let direct = open_direct_or_none(io, path).map(|d| (d, AlignedBuf::zeroed(0)));
         Out { f, direct, buf: first, at: 0, padded: false }
     }
 
@@ -181,9 +174,9 @@ impl Out {
         staging.extend_from_slice(&self.buf[..upto]);
         match write_all_at(d.as_ref(), staging.padded(), self.at) {
             Ok(()) => {}
-            // Refused (an alignment the file system does not take): the
+            // Refused (`direct_write_refused`): the
             // rest goes through the page cache.
-            Err((e, 0)) if e.raw_os_error() == Some(libc::EINVAL) => {
+            Err((e, n)) if direct_write_refused(&e, n) => {
                 self.direct = None;
                 return self.flush(force);
             }

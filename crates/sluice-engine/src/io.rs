@@ -65,6 +65,26 @@ pub trait Io: Send + Sync + 'static {
     }
 }
 
+/// Opens `path` for direct writes (`Io::open_direct`); `None` where that is
+/// not offered, or fails (logged: the caller writes through the page cache).
+pub fn open_direct_or_none(io: &dyn Io, path: &Path) -> Option<Box<dyn IoFile>> {
+    match io.open_direct(path) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(target: "sluice_engine", "opening {} for direct writes: {e}; writing it through the page cache", path.display());
+            None
+        }
+    }
+}
+
+/// Whether a direct write that failed after `written` bytes was refused
+/// outright (EINVAL: an alignment the file system does not take, which
+/// opening the file did not tell): the caller goes on through the page
+/// cache rather than treating it as an I/O error.
+pub fn direct_write_refused(e: &io::Error, written: u64) -> bool {
+    written == 0 && e.raw_os_error() == Some(libc::EINVAL)
+}
+
 /// Alignment and granularity of direct writes: the page size, which is also a
 /// multiple of every device's logical block size that Linux accepts.
 pub const DIRECT_BLOCK: usize = 4096;

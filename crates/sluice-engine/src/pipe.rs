@@ -30,7 +30,7 @@
 //!   accepts writes again.
 
 use crate::codec::{encode_file_header, FILE_HEADER_BYTES, SEGMENT_MAGIC};
-use crate::io::{is_no_space, write_all_at, AlignedBuf, Io, IoFile, DIRECT_BLOCK};
+use crate::io::{direct_write_refused, is_no_space, open_direct_or_none, write_all_at, AlignedBuf, Io, IoFile, DIRECT_BLOCK};
 use crate::limits::{INDEX_MESSAGES_PER_LOG_RECORD, LIVE_RECHECK, LOG_BYTES_PER_INDEX_BYTE, PENDING_BYTES_MAX, STALE_INDEX_LIVE};
 use crate::record::Record;
 use crate::FsyncPolicy;
@@ -1088,7 +1088,7 @@ impl Writer {
                 d.buf.shrink_to(PIPE_BUFFER_BYTES_INITIAL);
                 Ok(true)
             }
-            Err((e, 0)) if e.raw_os_error() == Some(libc::EINVAL) => {
+            Err((e, n)) if direct_write_refused(&e, n) => {
                 tracing::warn!(target: "sluice_engine", "direct write to {} refused: {e}; writing it through the page cache", segment_name(seg.no));
                 seg.direct = None;
                 Ok(false)
@@ -1187,18 +1187,10 @@ impl Writer {
         if self.pipe.policy != FsyncPolicy::Always {
             return None;
         }
-        match self.io.open_direct(path) {
-            Ok(Some(file)) => {
-                let mut buf = AlignedBuf::zeroed(PIPE_BUFFER_BYTES_INITIAL);
-                buf.extend_from_slice(&encode_file_header(SEGMENT_MAGIC, no));
-                Some(DirectTail { file, base: 0, buf })
-            }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::warn!(target: "sluice_engine", "opening {} for direct writes: {e}; writing it through the page cache", segment_name(no));
-                None
-            }
-        }
+        let file = open_direct_or_none(self.io.as_ref(), path)?;
+        let mut buf = AlignedBuf::zeroed(PIPE_BUFFER_BYTES_INITIAL);
+        buf.extend_from_slice(&encode_file_header(SEGMENT_MAGIC, no));
+        Some(DirectTail { file, base: 0, buf })
     }
 
     fn sync(&mut self) -> std::io::Result<()> {

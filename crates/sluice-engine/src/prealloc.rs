@@ -33,7 +33,7 @@
 //! * Failures of the preparer (disk full, I/O errors) cost nothing but speed:
 //!   the file is removed and the writer creates its next segment empty.
 
-use crate::io::{write_all_at, AlignedBuf, Io, DIRECT_BLOCK};
+use crate::io::{direct_write_refused, write_all_at, AlignedBuf, Io, DIRECT_BLOCK};
 use crate::limits::PREPARE_CHUNK_BYTES;
 use crate::pipe::Pipe;
 use std::path::{Path, PathBuf};
@@ -100,9 +100,9 @@ fn prepare(io: &dyn Io, path: &Path, bytes: u64) -> std::io::Result<()> {
                     at += n as u64;
                     continue;
                 }
-                // Refused (an alignment the file system does not take): the
+                // Refused (`direct_write_refused`): the
                 // rest goes through the page cache, as the writer's does.
-                Err((e, 0)) if e.raw_os_error() == Some(libc::EINVAL) => direct = None,
+                Err((e, n)) if direct_write_refused(&e, n) => direct = None,
                 Err((e, _)) => return Err(e),
             }
         }

@@ -314,13 +314,17 @@ impl Extra {
 /// and an empty slot costs a pointer instead of a whole message).
 ///
 /// One table while the queue is small; from `SHARD_AT` messages on,
-/// `SHARDS` tables chosen by bits of the hash that neither the bucket index
-/// nor the control byte uses. A table grows by rehashing every entry at
-/// once, under the queue's lock, reading each through its pointer: one
-/// table of 7.3 M messages stalled a send for 1.56 s (0.73 s at 3.7 M, 77 ms
-/// at 0.9 M; release build). Sharded, each growth moves 1/256 of them. A
-/// shard also shrinks when mostly empty, so a drained backlog gives its
-/// table memory back.
+/// `SHARDS` tables, each taking every 256th run of 256 numbers. A table
+/// grows by rehashing every entry at once, under the queue's lock, reading
+/// each through its pointer: one table of 7.3 M messages stalled a send for
+/// 1.56 s (0.73 s at 3.7 M, 77 ms at 0.9 M; release build). Sharded, each
+/// growth moves 1/256 of them. A shard also shrinks when mostly empty, so a
+/// drained backlog gives its table memory back.
+///
+/// The buckets keep the numbers' order (see `ordered_hash`): a queue is
+/// written, received and checkpointed oldest first, so each of those walks
+/// its table's memory in order instead of missing the CPU's caches once per
+/// message.
 #[derive(Debug)]
 enum MessageTable {
     One(hashbrown::HashTable<Box<CoreMessage>>),
@@ -335,21 +339,58 @@ impl Default for MessageTable {
 
 /// Messages at which a queue's table is split into shards.
 const SHARD_AT: usize = 1 << 16;
-/// Shards of a large queue's table (a power of two).
-const SHARDS: usize = 256;
+/// log2 of the shards of a large queue's table.
+const SHARD_BITS: u32 = 8;
+/// Shards of a large queue's table.
+const SHARDS: usize = 1 << SHARD_BITS;
+/// log2 of the run of consecutive numbers that goes to one shard.
+const SHARD_RUN_BITS: u32 = 8;
 /// A shard with room for at least this many shrinks once under 1/8 full.
 const SHRINK_FROM: usize = 1024;
 
-/// Fibonacci hashing: sequence numbers are dense, so a multiply spreads
-/// them over the table's buckets (low bits) and control bytes (high bits).
-fn seq_hash(seq: u64) -> u64 {
-    seq.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+/// The golden ratio in 64 bits, for Fibonacci hashing.
+const FIB: u64 = 0x9E37_79B9_7F4A_7C15;
+/// The hash bits a table reads its 7-bit control byte from.
+const TAG: u64 = !0 << 57;
+/// log2 of the run of keys laid out in order in a table.
+const ORDERED_RUN_BITS: u32 = 16;
+
+/// The hash of a message numbered `seq`, filed in its table under `key`
+/// (`seq` itself, or its number within its shard).
+///
+/// The bucket (the low bits) is `key` plus an offset drawn from `key`'s
+/// run of 2^16: within a run, consecutive keys take consecutive buckets,
+/// so a table of a dense queue reads like an array; the offsets spread the
+/// runs, so keys that differ only above the run (a queue left with every
+/// 2^20th message, say) do not pile into one bucket. Within one run at most
+/// 2^16 / buckets keys share a bucket. The control byte (the top 7 bits)
+/// is a Fibonacci hash of the whole number, so neighbours' bytes differ and
+/// a probe compares about one key.
+fn ordered_hash(seq: u64, key: u64) -> u64 {
+    // The product's high bits depend on every bit of the run's number
+    // (its low bits keep the number's trailing zeros).
+    let offset = (key >> ORDERED_RUN_BITS).wrapping_mul(FIB) >> 24;
+    let bucket = key.wrapping_add(offset);
+    (bucket & !TAG) | (seq.wrapping_mul(FIB) & TAG)
 }
 
-/// The shard of a sequence number: hash bits 32..40, which a table of
-/// fewer than 2^32 buckets (low bits) and the control byte (top 7) ignore.
+/// The hash of `seq` in an unsharded table.
+fn one_hash(seq: u64) -> u64 {
+    ordered_hash(seq, seq)
+}
+
+/// The shard of `seq`: runs of 2^`SHARD_RUN_BITS` numbers go to the shards
+/// in turn.
 fn shard_of(seq: u64) -> usize {
-    ((seq_hash(seq) >> 32) as usize) & (SHARDS - 1)
+    ((seq >> SHARD_RUN_BITS) as usize) & (SHARDS - 1)
+}
+
+/// The hash of `seq` in its shard, keyed by its number within the shard
+/// (the shard's bits taken out), so a shard of a dense queue is dense too.
+fn shard_hash(seq: u64) -> u64 {
+    let low = seq & ((1 << SHARD_RUN_BITS) - 1);
+    let key = ((seq >> (SHARD_RUN_BITS + SHARD_BITS)) << SHARD_RUN_BITS) | low;
+    ordered_hash(seq, key)
 }
 
 type Table = hashbrown::HashTable<Box<CoreMessage>>;
@@ -366,17 +407,18 @@ impl MessageTable {
         self.len() == 0
     }
 
-    fn table(&self, seq: u64) -> &Table {
+    /// The table `seq` belongs in, and its hash there.
+    fn table(&self, seq: u64) -> (&Table, u64) {
         match self {
-            MessageTable::One(t) => t,
-            MessageTable::Sharded { shards, .. } => &shards[shard_of(seq)],
+            MessageTable::One(t) => (t, one_hash(seq)),
+            MessageTable::Sharded { shards, .. } => (&shards[shard_of(seq)], shard_hash(seq)),
         }
     }
 
-    fn table_mut(&mut self, seq: u64) -> &mut Table {
+    fn table_mut(&mut self, seq: u64) -> (&mut Table, u64, fn(u64) -> u64) {
         match self {
-            MessageTable::One(t) => t,
-            MessageTable::Sharded { shards, .. } => &mut shards[shard_of(seq)],
+            MessageTable::One(t) => (t, one_hash(seq), one_hash),
+            MessageTable::Sharded { shards, .. } => (&mut shards[shard_of(seq)], shard_hash(seq), shard_hash),
         }
     }
 
@@ -395,29 +437,31 @@ impl MessageTable {
     }
 
     fn get(&self, seq: &u64) -> Option<&CoreMessage> {
-        self.table(*seq).find(seq_hash(*seq), |m| m.seq == *seq).map(|m| &**m)
+        let (t, hash) = self.table(*seq);
+        t.find(hash, |m| m.seq == *seq).map(|m| &**m)
     }
 
     fn get_mut(&mut self, seq: &u64) -> Option<&mut Box<CoreMessage>> {
-        self.table_mut(*seq).find_mut(seq_hash(*seq), |m| m.seq == *seq)
+        let (t, hash, _) = self.table_mut(*seq);
+        t.find_mut(hash, |m| m.seq == *seq)
     }
 
     /// Inserts `m` under its own sequence number; false (and nothing
-    /// changed) if that number is taken. One probe of the table, which on a
-    /// large queue is a miss in the CPU's caches.
+    /// changed) if that number is taken. One probe of the table.
     fn insert(&mut self, m: Box<CoreMessage>) -> bool {
         if let MessageTable::One(t) = self {
             if t.len() >= SHARD_AT {
                 let mut shards: Box<[Table]> = (0..SHARDS).map(|_| Table::with_capacity(2 * SHARD_AT / SHARDS)).collect();
                 let len = t.len();
                 for m in std::mem::take(t) {
-                    shards[shard_of(m.seq)].insert_unique(seq_hash(m.seq), m, |m| seq_hash(m.seq));
+                    shards[shard_of(m.seq)].insert_unique(shard_hash(m.seq), m, |m| shard_hash(m.seq));
                 }
                 *self = MessageTable::Sharded { shards, len };
             }
         }
         let seq = m.seq;
-        match self.table_mut(seq).entry(seq_hash(seq), |x| x.seq == seq, |x| seq_hash(x.seq)) {
+        let (t, hash, rehash) = self.table_mut(seq);
+        match t.entry(hash, |x| x.seq == seq, |x| rehash(x.seq)) {
             hashbrown::hash_table::Entry::Occupied(_) => return false,
             hashbrown::hash_table::Entry::Vacant(v) => {
                 v.insert(m);
@@ -430,13 +474,13 @@ impl MessageTable {
     }
 
     fn remove(&mut self, seq: &u64) -> Option<Box<CoreMessage>> {
-        let t = self.table_mut(*seq);
-        let m = t.find_entry(seq_hash(*seq), |m| m.seq == *seq).ok().map(|e| e.remove().0)?;
+        let (t, hash, _) = self.table_mut(*seq);
+        let m = t.find_entry(hash, |m| m.seq == *seq).ok().map(|e| e.remove().0)?;
         if let MessageTable::Sharded { shards, len } = self {
             *len -= 1;
             let t = &mut shards[shard_of(*seq)];
             if t.capacity() >= SHRINK_FROM && t.len() * 8 < t.capacity() {
-                t.shrink_to(t.len() * 2, |m| seq_hash(m.seq));
+                t.shrink_to(t.len() * 2, |m| shard_hash(m.seq));
             }
         }
         Some(m)
@@ -1010,6 +1054,7 @@ pub fn dedup_key(dedup_id: &str, group_id: Option<&str>, scope_group: bool) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     #[test]
     fn given_more_messages_than_one_table_holds_the_sharded_table_should_find_count_and_list_them_all() {
@@ -1051,6 +1096,67 @@ mod tests {
         let seq = cm.seq;
         c.insert(cm);
         assert_eq!(c.get(seq).map(|m| m.seq), Some(seq));
+    }
+
+    /// The most keys of `hashes` that share a bucket of a table of `buckets`.
+    fn most_in_one_bucket(hashes: impl Iterator<Item = u64>, buckets: u64) -> usize {
+        let mut count: HashMap<u64, usize> = HashMap::new();
+        for h in hashes {
+            *count.entry(h & (buckets - 1)).or_default() += 1;
+        }
+        count.values().copied().max().unwrap_or(0)
+    }
+
+    #[test]
+    fn given_consecutive_numbers_their_buckets_should_follow_one_another_and_their_control_bytes_differ() {
+        // Unsharded: a dense queue fills its buckets in order, like an array.
+        for start in [0u64, 1_000, (1 << 16) - 100, 123_456_789] {
+            let buckets = 1u64 << 12;
+            let hashes: Vec<u64> = (start..start + buckets).map(one_hash).collect();
+            let in_run = (start..start + buckets).take_while(|s| s >> ORDERED_RUN_BITS == start >> ORDERED_RUN_BITS);
+            for s in in_run.skip(1) {
+                assert_eq!(one_hash(s).wrapping_sub(one_hash(s - 1)) & !TAG & (buckets - 1), 1, "{s}");
+            }
+            assert_eq!(most_in_one_bucket(hashes.iter().copied(), buckets), if start % (1 << 16) + buckets <= 1 << 16 { 1 } else { 2 });
+            let tags: HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
+            assert_eq!(tags.len(), 128, "every control byte in use");
+            let same_as_next = hashes.windows(2).filter(|w| w[0] >> 57 == w[1] >> 57).count();
+            assert!(same_as_next < hashes.len() / 32, "{same_as_next} neighbours share a control byte");
+        }
+        // Sharded: runs of 256 go to the shards in turn, and within a shard
+        // a dense queue's numbers are dense again.
+        let first: Vec<u64> = (0u64..1 << 20).filter(|s| shard_of(*s) == 3).collect();
+        assert_eq!(first.len(), (1 << 20) / SHARDS);
+        assert!(first.windows(2).all(|w| w[1] == w[0] + 1 || w[1] == w[0] + 1 + 255 * 256));
+        let buckets = (first.len() as u64).next_power_of_two();
+        assert_eq!(most_in_one_bucket(first.iter().map(|s| shard_hash(*s)), buckets), 1);
+        for w in first.windows(2) {
+            assert_eq!(shard_hash(w[1]).wrapping_sub(shard_hash(w[0])) & !TAG & (buckets - 1), 1, "{w:?}");
+        }
+    }
+
+    #[test]
+    fn given_numbers_spaced_by_a_power_of_two_they_should_not_pile_into_one_bucket() {
+        // A queue left with one message in every 2^k (its consumers
+        // deleted the rest): without the runs' offsets all 10,000 would
+        // share a bucket from k = 14 on (625 each in 16 buckets at k = 10).
+        // Within one run of 2^16 keys at most 2^16 / buckets can; runs
+        // overlap as randomly placed ones do.
+        let bound = |buckets: u64| 4 * ((1u64 << 16) / buckets).max(4) as usize;
+        let buckets_for = |n: u64| (n * 8 / 7).next_power_of_two();
+        for k in [10u32, 12, 14, 16, 20, 24, 32] {
+            let n = 10_000u64;
+            let seqs: Vec<u64> = (0..n).map(|i| 7 + (i << k)).collect();
+            let buckets = buckets_for(n);
+            let most = most_in_one_bucket(seqs.iter().map(|s| one_hash(*s)), buckets);
+            assert!(most <= bound(buckets), "stride 2^{k}: {most} keys in one bucket of {buckets}");
+            for shard in 0..SHARDS {
+                let in_shard: Vec<u64> = seqs.iter().copied().filter(|s| shard_of(*s) == shard).collect();
+                let buckets = buckets_for(in_shard.len() as u64).max(4 * SHARD_AT as u64 / SHARDS as u64);
+                let most = most_in_one_bucket(in_shard.iter().map(|s| shard_hash(*s)), buckets);
+                assert!(most <= bound(buckets), "stride 2^{k}, shard {shard}: {most} keys in one bucket of {buckets}");
+            }
+        }
     }
 
     #[test]

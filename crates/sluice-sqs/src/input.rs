@@ -5,6 +5,9 @@ use crate::errors::{invalid_value, missing, SqsError};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// Members up to which `Input::raw` scans instead of hashing.
+const SCAN_MEMBERS_MAX: usize = 8;
+
 /// The input object of one operation.
 #[derive(Debug, Clone, Copy)]
 pub struct Input<'a> {
@@ -19,7 +22,15 @@ impl<'a> Input<'a> {
 
     /// The raw value of a member.
     pub fn raw(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key).filter(|v| !v.is_null())
+        // An input holds a handful of members: comparing their names in
+        // order is cheaper than hashing the key (SipHash, in `Map::get`),
+        // which each entry of a batch paid six times.
+        let found = if self.map.len() <= SCAN_MEMBERS_MAX {
+            self.map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+        } else {
+            self.map.get(key)
+        };
+        found.filter(|v| !v.is_null())
     }
 
     /// An optional string member.
@@ -99,6 +110,29 @@ impl<'a> Input<'a> {
                 .map(|v| v.as_object().map(Input::new).ok_or_else(|| invalid_value(key, v, "Must be a list of entries.")))
                 .collect(),
             Some(v) => Err(invalid_value(key, v, "Must be a list of entries.")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_finds_every_member_of_small_and_large_inputs_and_skips_nulls() {
+        for n in 1..=SCAN_MEMBERS_MAX + 4 {
+            let mut map = Map::new();
+            for k in 0..n {
+                map.insert(format!("Member{k}"), Value::from(k));
+            }
+            map.insert("Null".into(), Value::Null);
+            let i = Input::new(&map);
+            for k in 0..n {
+                assert_eq!(i.raw(&format!("Member{k}")), Some(&Value::from(k)), "{n} members");
+            }
+            assert_eq!(i.raw("Member"), None);
+            assert_eq!(i.raw("Null"), None);
+            assert_eq!(i.raw(&format!("Member{n}")), None);
         }
     }
 }

@@ -3,7 +3,6 @@
 use crate::errors::SqsError;
 use crate::input::Input;
 use crate::limits;
-use std::collections::HashSet;
 
 /// Validates the entry list: present, at most 10, ids well-formed and distinct.
 /// `entry_name` is the model's entry shape (`SendMessageBatchRequestEntry`).
@@ -16,8 +15,8 @@ pub fn check_entries<'a>(entries: &[Input<'a>], entry_name: &str) -> Result<Vec<
     if entries.len() > limits::BATCH_ENTRIES_MAX {
         return Err(SqsError::TooManyEntriesInBatchRequest(entries.len()));
     }
-    let mut seen = HashSet::new();
-    let mut ids = Vec::with_capacity(entries.len());
+    // At most ten: a scan of the ids so far is cheaper than hashing them.
+    let mut ids: Vec<&str> = Vec::with_capacity(entries.len());
     for e in entries {
         let id = e.req_str("Id")?;
         if id.is_empty()
@@ -26,7 +25,7 @@ pub fn check_entries<'a>(entries: &[Input<'a>], entry_name: &str) -> Result<Vec<
         {
             return Err(SqsError::InvalidBatchEntryId);
         }
-        if !seen.insert(id) {
+        if ids.contains(&id) {
             return Err(SqsError::BatchEntryIdsNotDistinct(format!("Id {id} repeated.")));
         }
         ids.push(id);

@@ -158,7 +158,7 @@ async fn render(
         SqsError::InternalError
     })?;
     let mut o = Map::new();
-    o.insert("MessageId".into(), Value::String(uuid::Uuid::from_u128(m.message_id).to_string()));
+    o.insert("MessageId".into(), Value::String(crate::message::message_id(m.message_id)));
     o.insert("ReceiptHandle".into(), Value::String(sqs.receipts.encode(q.id, r.receipt)));
     o.insert("MD5OfBody".into(), Value::String(md5_body));
     o.insert("Body".into(), Value::String(env.body));

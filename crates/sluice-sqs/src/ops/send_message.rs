@@ -4,7 +4,7 @@ use crate::errors::{invalid_value, missing, SqsError};
 use crate::input::Input;
 use crate::message::{self, Envelope};
 use crate::{limits, RequestContext, Sqs};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use sluice_store::{NewMessage, QueueInfo, SendOutcome};
 use std::sync::Arc;
 
@@ -14,22 +14,29 @@ pub struct Prepared {
     pub message: NewMessage,
     /// Body size plus attributes, as SQS counts it.
     pub size: usize,
+    /// What the response reports of it.
+    pub digests: Digests,
+}
+
+/// The digests a send reports for one message.
+pub struct Digests {
     md5_body: String,
     md5_attrs: Option<String>,
     md5_system: Option<String>,
 }
 
-impl Prepared {
-    /// The result fields of SendMessage / a SendMessageBatch entry.
-    pub fn result(&self, sent: &SendOutcome, fifo: bool) -> Map<String, Value> {
-        let mut m = Map::new();
-        m.insert("MessageId".into(), Value::String(uuid::Uuid::from_u128(sent.message_id).to_string()));
-        m.insert("MD5OfMessageBody".into(), json!(self.md5_body));
-        if let Some(a) = &self.md5_attrs {
-            m.insert("MD5OfMessageAttributes".into(), json!(a));
+impl Digests {
+    /// The result fields of SendMessage / a SendMessageBatch entry, with
+    /// room for the entry's `Id`.
+    pub fn result(self, sent: &SendOutcome, fifo: bool) -> Map<String, Value> {
+        let mut m = Map::with_capacity(6);
+        m.insert("MessageId".into(), Value::String(message::message_id(sent.message_id)));
+        m.insert("MD5OfMessageBody".into(), Value::String(self.md5_body));
+        if let Some(a) = self.md5_attrs {
+            m.insert("MD5OfMessageAttributes".into(), Value::String(a));
         }
-        if let Some(s) = &self.md5_system {
-            m.insert("MD5OfMessageSystemAttributes".into(), json!(s));
+        if let Some(s) = self.md5_system {
+            m.insert("MD5OfMessageSystemAttributes".into(), Value::String(s));
         }
         if fifo {
             m.insert("SequenceNumber".into(), Value::String(format!("{:020}", sent.sequence_number)));
@@ -91,7 +98,7 @@ pub fn prepare_with(q: &QueueInfo, i: &Input<'_>, ctx: &RequestContext, body_md5
         (true, Some(d)) => Some(d.to_string()),
         (true, None) if q.config.content_based_dedup => {
             use sha2::Digest;
-            Some(hex::encode(sha2::Sha256::digest(body.as_bytes())))
+            Some(message::hex_lower(&sha2::Sha256::digest(body.as_bytes())))
         }
         (true, None) => {
             return Err(SqsError::InvalidParameterValue(
@@ -135,16 +142,14 @@ pub fn prepare_with(q: &QueueInfo, i: &Input<'_>, ctx: &RequestContext, body_md5
             dedup_id,
         },
         size,
-        md5_body: hex::encode(md5_body),
-        md5_attrs,
-        md5_system,
+        digests: Digests { md5_body: message::hex_lower(&md5_body), md5_attrs, md5_system },
     })
 }
 
 pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<Value, SqsError> {
     let q = sqs.resolve(i, ctx).await?;
     let p = prepare(&q, i, ctx)?;
-    let sent = sqs.store.send(q.id, vec![p.message.clone()], sqs.now_ms()).await?;
+    let sent = sqs.store.send(q.id, vec![p.message], sqs.now_ms()).await?;
     let s = sent.first().ok_or(SqsError::InternalError)?;
-    Ok(Value::Object(p.result(s, q.config.fifo)))
+    Ok(Value::Object(p.digests.result(s, q.config.fifo)))
 }

@@ -30,14 +30,16 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
     // without a valid body fails in `prepare_with` and its digest goes unused.
     let bodies: Vec<&[u8]> = entries.iter().map(|e| e.str("MessageBody").ok().flatten().unwrap_or("").as_bytes()).collect();
     let digests = crate::md5x::digest_many(&bodies);
-    let mut ok = Vec::new();
+    let mut messages = Vec::with_capacity(entries.len());
+    let mut reported = Vec::with_capacity(entries.len());
     let mut failures = Vec::new();
     let mut total = 0usize;
     for ((e, id), md5) in entries.iter().zip(&ids).zip(digests) {
         match super::send_message::prepare_with(&q, e, ctx, Some(md5)) {
             Ok(p) => {
                 total += p.size;
-                ok.push((*id, p));
+                messages.push(p.message);
+                reported.push((*id, p.digests));
             }
             Err(err) => failures.push(failed(id, &err)),
         }
@@ -45,12 +47,12 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
     if total > limits::MESSAGE_BYTES_MAX {
         return Err(SqsError::BatchRequestTooLong(total));
     }
-    let mut successful = Vec::new();
-    if !ok.is_empty() {
-        let sent = sqs.store.send(q.id, ok.iter().map(|(_, p)| p.message.clone()).collect(), sqs.now_ms()).await?;
-        for ((id, p), s) in ok.iter().zip(&sent) {
-            let mut r = p.result(s, q.config.fifo);
-            r.insert("Id".into(), Value::String((*id).to_owned()));
+    let mut successful = Vec::with_capacity(reported.len());
+    if !messages.is_empty() {
+        let sent = sqs.store.send(q.id, messages, sqs.now_ms()).await?;
+        for ((id, d), s) in reported.into_iter().zip(&sent) {
+            let mut r = d.result(s, q.config.fifo);
+            r.insert("Id".into(), Value::String(id.to_owned()));
             successful.push(Value::Object(r));
         }
     }

@@ -175,10 +175,17 @@ pub const PREPARE_NEXT_AT_DIVISOR: u64 = 4;
 pub const PREPARE_NEXT_AT_BYTES_MAX: u64 = 1 << 20;
 
 /// Zeros written, and written back to the device, per step while preparing
-/// a segment (one fsync at the end). The writer's fsync (what
-/// acknowledgements wait for) queues behind the preparer's writes in flight,
-/// so this bounds what a prepared segment adds to an acknowledgement: at
-/// `sqs-roundtrip --rate 38000` (half the durable maximum) 1 MiB steps gave
-/// an end-to-end p99 of 25–39 ms, 64 KiB steps 2.9–4.2 ms
-/// (docs/benchmarks.md).
+/// a segment through the page cache (one fsync at the end). The writer's
+/// fsync (what acknowledgements wait for) queues behind the preparer's
+/// writes in flight, so this bounds what a prepared segment adds to an
+/// acknowledgement: at `sqs-roundtrip --rate 38000` (half the durable
+/// maximum) 1 MiB steps gave an end-to-end p99 of 25–39 ms, 64 KiB steps
+/// 2.9–4.2 ms (docs/benchmarks.md).
 pub const PREPARE_CHUNK_BYTES: usize = 1 << 16;
+
+/// Zeros per direct write while preparing a segment (`O_DIRECT`, each
+/// write synchronous). The cost of a direct write is mostly per call, so
+/// larger steps cut the preparer's CPU: 256 KiB took 0.23–0.25 s per 8 s
+/// of `sqs-send` where 64 KiB took 0.59–0.73 s, with the same end-to-end
+/// p99 at `sqs-roundtrip --rate 38000` (1.89–1.93 ms against 1.47–2.20).
+pub const PREPARE_DIRECT_CHUNK_BYTES: usize = 1 << 18;

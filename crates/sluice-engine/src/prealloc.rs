@@ -34,7 +34,7 @@
 //!   the file is removed and the writer creates its next segment empty.
 
 use crate::io::{direct_write_refused, write_all_at, AlignedBuf, Io, DIRECT_BLOCK};
-use crate::limits::PREPARE_CHUNK_BYTES;
+use crate::limits::{PREPARE_CHUNK_BYTES, PREPARE_DIRECT_CHUNK_BYTES};
 use crate::pipe::Pipe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -89,10 +89,11 @@ fn prepare(io: &dyn Io, path: &Path, bytes: u64) -> std::io::Result<()> {
     // too; see `pipe::DirectTail`). Whole blocks: the length is rounded up.
     let mut direct = io.open_direct(path)?;
     let bytes = if direct.is_some() { bytes.next_multiple_of(DIRECT_BLOCK as u64) } else { bytes };
-    let zeros = AlignedBuf::zeros(PREPARE_CHUNK_BYTES);
+    let zeros = AlignedBuf::zeros(PREPARE_DIRECT_CHUNK_BYTES.max(PREPARE_CHUNK_BYTES));
     let mut at = 0u64;
     while at < bytes {
-        let n = (bytes - at).min(PREPARE_CHUNK_BYTES as u64) as usize;
+        let step = if direct.is_some() { PREPARE_DIRECT_CHUNK_BYTES } else { PREPARE_CHUNK_BYTES };
+        let n = (bytes - at).min(step as u64) as usize;
         if let Some(d) = &direct {
             // Synchronous: one chunk on the device at a time, as below.
             match write_all_at(d.as_ref(), &zeros.as_slice()[..n], at) {

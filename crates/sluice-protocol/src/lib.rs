@@ -21,6 +21,7 @@ pub mod model;
 mod query;
 mod route;
 mod sigv4;
+mod typed;
 mod xml;
 
 #[cfg(test)]
@@ -31,7 +32,8 @@ use sluice_core::AwsError;
 
 pub use error::{Detected, ProtocolError};
 pub use model::Model;
-pub use route::decode;
+pub use route::{decode, decode_typed};
+pub use typed::{SendMessageBatchEntry, SendMessageBatchInput, TypedInput};
 
 /// The AWS services sluice answers for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -111,6 +113,10 @@ pub struct ApiRequest {
     /// Timestamps stay as sent (epoch seconds in JSON, ISO 8601 strings in query).
     /// Members the model does not know are dropped.
     pub input: serde_json::Value,
+    /// The input decoded into its operation's shape instead, by
+    /// [`decode_typed`] for the operations that have a typed path; `input`
+    /// is then empty.
+    pub typed: Option<TypedInput>,
     /// The request path without the query string, e.g. `/000000000000/jobs`
     /// (SQS query clients may address the queue by URL path).
     pub path: String,

@@ -35,6 +35,29 @@ pub fn decode(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<ApiRequest, ProtocolError> {
+    decode_with(method, uri, headers, body, false)
+}
+
+/// [`decode`], except that a request an operation's typed path takes (see
+/// [`TypedInput`]) comes back with `typed` set and an empty `input`: a
+/// service that has the typed path reads `typed`, any other reads
+/// [`TypedInput::to_value`].
+pub fn decode_typed(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<ApiRequest, ProtocolError> {
+    decode_with(method, uri, headers, body, true)
+}
+
+fn decode_with(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    typed: bool,
+) -> Result<ApiRequest, ProtocolError> {
     let _ = method;
     let content_type = content_type(headers);
     let mut url_params = Params::new();
@@ -55,6 +78,7 @@ pub fn decode(
         protocol: WireProtocol::Query,
         operation: String::new(),
         input: serde_json::Value::Null,
+        typed: None,
         path: uri.path().to_owned(),
         host: headers
             .get(header::HOST)
@@ -70,7 +94,7 @@ pub fn decode(
 
     if let Some(target) = headers.get("x-amz-target") {
         let target = String::from_utf8_lossy(target.as_bytes()).trim().to_owned();
-        return decode_json(request, &target, &content_type, body);
+        return decode_json(request, &target, &content_type, body, typed);
     }
     if let Some(protocol) = json_protocol_of(&content_type) {
         let service = match request.scope.as_ref().map(|s| s.service.as_str()) {
@@ -104,6 +128,7 @@ fn decode_json(
     target: &str,
     content_type: &str,
     body: &[u8],
+    typed: bool,
 ) -> Result<ApiRequest, ProtocolError> {
     let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));
     let (service, protocol) = match prefix {
@@ -138,7 +163,14 @@ fn decode_json(
     if protocol == WireProtocol::Cbor11 {
         return Err(ProtocolError::CborNotSupported { detected });
     }
-    request.input = json::decode_input(model, op, body, detected)?;
+    let fast = if typed && protocol == WireProtocol::AwsJson10 { crate::typed::decode_sqs(&op.name, body) } else { None };
+    match fast {
+        Some(t) => {
+            request.input = serde_json::Value::Object(serde_json::Map::new());
+            request.typed = Some(t);
+        }
+        None => request.input = json::decode_input(model, op, body, detected)?,
+    }
     request.service = service;
     request.protocol = protocol;
     request.operation = op.name.clone();

@@ -95,7 +95,7 @@ impl App {
                 return plain(StatusCode::BAD_REQUEST, "text/plain", "Could not read the request body".into());
             }
         };
-        let api = match sluice_protocol::decode(&parts.method, &parts.uri, &parts.headers, &body) {
+        let api = match sluice_protocol::decode_typed(&parts.method, &parts.uri, &parts.headers, &body) {
             Ok(a) => a,
             Err(e) => {
                 let d = e.detected();
@@ -124,9 +124,11 @@ impl App {
         };
         let started = std::time::Instant::now();
         let result = match api.service {
-            ServiceKind::Sqs => {
-                self.sqs.dispatch(&api.operation, api.input, &ctx).await.map_err(|e| Box::new(e) as Box<dyn AwsError>)
+            ServiceKind::Sqs => match api.typed {
+                Some(typed) => self.sqs.dispatch_typed(typed, &ctx).await,
+                None => self.sqs.dispatch(&api.operation, api.input, &ctx).await,
             }
+            .map_err(|e| Box::new(e) as Box<dyn AwsError>),
             ServiceKind::Sts => sts::dispatch(&api.operation, &ctx).map_err(|e| Box::new(e) as Box<dyn AwsError>),
             ServiceKind::Sns | ServiceKind::Kinesis => Err(Box::new(ServerError {
                 code: "InvalidAction",

@@ -5,6 +5,58 @@ use crate::errors::{invalid_value, missing, SqsError};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// The members of one message to send, read the same way from an `Input`
+/// and from a typed batch entry (`sluice_protocol::SendMessageBatchEntry`).
+pub trait Fields<'a> {
+    /// An optional string member.
+    fn str(&self, key: &str) -> Result<Option<&'a str>, SqsError>;
+    /// An optional integer member.
+    fn int(&self, key: &str) -> Result<Option<i64>, SqsError>;
+    /// The raw value of a member the typed shape does not have (message
+    /// attributes); `None` there.
+    fn raw(&self, key: &str) -> Option<&'a Value>;
+    /// A required string member.
+    fn req_str(&self, key: &str) -> Result<&'a str, SqsError> {
+        self.str(key)?.ok_or_else(|| missing(key))
+    }
+}
+
+impl<'a> Fields<'a> for Input<'a> {
+    fn str(&self, key: &str) -> Result<Option<&'a str>, SqsError> {
+        Input::str(self, key)
+    }
+    fn int(&self, key: &str) -> Result<Option<i64>, SqsError> {
+        Input::int(self, key)
+    }
+    fn raw(&self, key: &str) -> Option<&'a Value> {
+        Input::raw(self, key)
+    }
+}
+
+/// A typed batch entry: its members by their model names. It has no
+/// message attributes (such entries take the general path).
+impl<'a> Fields<'a> for &'a sluice_protocol::SendMessageBatchEntry {
+    fn str(&self, key: &str) -> Result<Option<&'a str>, SqsError> {
+        let e: &'a sluice_protocol::SendMessageBatchEntry = self;
+        Ok(match key {
+            "Id" => e.id.as_deref(),
+            "MessageBody" => e.message_body.as_deref(),
+            "MessageDeduplicationId" => e.message_deduplication_id.as_deref(),
+            "MessageGroupId" => e.message_group_id.as_deref(),
+            _ => None,
+        })
+    }
+    fn int(&self, key: &str) -> Result<Option<i64>, SqsError> {
+        Ok(match key {
+            "DelaySeconds" => self.delay_seconds.map(i64::from),
+            _ => None,
+        })
+    }
+    fn raw(&self, _key: &str) -> Option<&'a Value> {
+        None
+    }
+}
+
 /// Members up to which `Input::raw` scans instead of hashing.
 const SCAN_MEMBERS_MAX: usize = 8;
 

@@ -149,6 +149,18 @@ impl Sqs {
         ops::dispatch(self, operation, &i, ctx).await
     }
 
+    /// Runs an operation whose input came decoded into its shape
+    /// (`sluice_protocol::decode_typed`).
+    pub async fn dispatch_typed(
+        self: &Arc<Self>,
+        input: sluice_protocol::TypedInput,
+        ctx: &RequestContext,
+    ) -> Result<serde_json::Value, SqsError> {
+        match input {
+            sluice_protocol::TypedInput::SqsSendMessageBatch(i) => ops::send_message_batch::run_typed(self, i, ctx).await,
+        }
+    }
+
     /// The URL of a queue as seen by this caller.
     pub(crate) fn queue_url(&self, ctx: &RequestContext, name: &QueueName) -> String {
         let host = ctx.host.as_deref().unwrap_or(&self.config.default_host);
@@ -163,7 +175,12 @@ impl Sqs {
     /// Finds the queue a request addresses: `QueueUrl`, or the request path
     /// (query protocol), in the caller's account when the URL names none.
     pub(crate) async fn resolve(&self, i: &input::Input<'_>, ctx: &RequestContext) -> Result<Arc<QueueInfo>, SqsError> {
-        let url = match i.str("QueueUrl")? {
+        self.resolve_url(i.str("QueueUrl")?, ctx).await
+    }
+
+    /// `resolve`, given the request's `QueueUrl`.
+    pub(crate) async fn resolve_url(&self, url: Option<&str>, ctx: &RequestContext) -> Result<Arc<QueueInfo>, SqsError> {
+        let url = match url {
             Some(u) => u.to_string(),
             None if ctx.path.trim_matches('/').contains('/') => ctx.path.clone(),
             None => return Err(errors::missing("QueueUrl")),

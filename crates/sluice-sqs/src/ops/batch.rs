@@ -1,12 +1,12 @@
 //! The checks every batch operation makes before touching any entry.
 
 use crate::errors::SqsError;
-use crate::input::Input;
+use crate::input::Fields;
 use crate::limits;
 
 /// Validates the entry list: present, at most 10, ids well-formed and distinct.
 /// `entry_name` is the model's entry shape (`SendMessageBatchRequestEntry`).
-pub fn check_entries<'a>(entries: &[Input<'a>], entry_name: &str) -> Result<Vec<&'a str>, SqsError> {
+pub fn check_entries<'a, E: Fields<'a>>(entries: &[E], entry_name: &str) -> Result<Vec<&'a str>, SqsError> {
     if entries.is_empty() {
         return Err(SqsError::EmptyBatchRequest(format!(
             "There should be at least one {entry_name} in the request."

@@ -19,7 +19,7 @@ mod purge_queue;
 mod receive_message;
 mod remove_permission;
 mod send_message;
-mod send_message_batch;
+pub(crate) mod send_message_batch;
 mod set_queue_attributes;
 mod start_message_move_task;
 mod tag_queue;

@@ -1,7 +1,7 @@
 //! SendMessage, and the per-message validation SendMessageBatch shares.
 
 use crate::errors::{invalid_value, missing, SqsError};
-use crate::input::Input;
+use crate::input::{Fields, Input};
 use crate::message::{self, Envelope};
 use crate::{limits, RequestContext, Sqs};
 use serde_json::{Map, Value};
@@ -52,7 +52,7 @@ pub fn prepare(q: &QueueInfo, i: &Input<'_>, ctx: &RequestContext) -> Result<Pre
 
 /// `prepare`, with the body's MD5 when the caller has computed it already
 /// (SendMessageBatch hashes its bodies together, see `md5x`).
-pub fn prepare_with(q: &QueueInfo, i: &Input<'_>, ctx: &RequestContext, body_md5: Option<[u8; 16]>) -> Result<Prepared, SqsError> {
+pub fn prepare_with<'a>(q: &QueueInfo, i: &impl Fields<'a>, ctx: &RequestContext, body_md5: Option<[u8; 16]>) -> Result<Prepared, SqsError> {
     let body = i.str("MessageBody")?.filter(|b| !b.is_empty()).ok_or_else(|| missing("MessageBody"))?;
     message::check_body(body)?;
     let delay = match i.int("DelaySeconds")? {

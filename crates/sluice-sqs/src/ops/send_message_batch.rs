@@ -3,7 +3,9 @@
 
 use super::batch::{check_entries, failed};
 use crate::errors::SqsError;
-use crate::input::Input;
+use crate::input::{Fields, Input};
+use sluice_protocol::{SendMessageBatchEntry, SendMessageBatchInput};
+use sluice_store::QueueInfo;
 use crate::{limits, RequestContext, Sqs};
 use serde_json::Value;
 use std::sync::Arc;
@@ -11,11 +13,23 @@ use std::sync::Arc;
 pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<Value, SqsError> {
     let q = sqs.resolve(i, ctx).await?;
     let entries = i.entries("Entries")?;
-    let ids = check_entries(&entries, "SendMessageBatchRequestEntry")?;
+    send(sqs, &q, &entries, ctx).await
+}
+
+/// `run`, for a request decoded into its shape (entries without message
+/// attributes; see `sluice_protocol::TypedInput`).
+pub async fn run_typed(sqs: &Arc<Sqs>, i: SendMessageBatchInput, ctx: &RequestContext) -> Result<Value, SqsError> {
+    let q = sqs.resolve_url(i.queue_url.as_deref(), ctx).await?;
+    let entries: Vec<&SendMessageBatchEntry> = i.entries.iter().flatten().collect();
+    send(sqs, &q, &entries, ctx).await
+}
+
+async fn send<'a, E: Fields<'a>>(sqs: &Arc<Sqs>, q: &QueueInfo, entries: &[E], ctx: &RequestContext) -> Result<Value, SqsError> {
+    let ids = check_entries(entries, "SendMessageBatchRequestEntry")?;
     if q.config.fifo {
         // On FIFO queues a missing group or deduplication id fails the whole
         // request, not the entry (AWS-recorded behaviour).
-        for e in &entries {
+        for e in entries {
             if e.str("MessageGroupId")?.is_none() {
                 return Err(SqsError::InvalidParameterValue("The request must contain the parameter MessageGroupId.".into()));
             }
@@ -35,7 +49,7 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
     let mut failures = Vec::new();
     let mut total = 0usize;
     for ((e, id), md5) in entries.iter().zip(&ids).zip(digests) {
-        match super::send_message::prepare_with(&q, e, ctx, Some(md5)) {
+        match super::send_message::prepare_with(q, e, ctx, Some(md5)) {
             Ok(p) => {
                 total += p.size;
                 messages.push(p.message);

@@ -33,7 +33,7 @@ use sluice_core::AwsError;
 pub use error::{Detected, ProtocolError};
 pub use model::Model;
 pub use route::{decode, decode_typed};
-pub use typed::{SendMessageBatchEntry, SendMessageBatchInput, TypedInput};
+pub use typed::{DeleteMessageBatchEntry, DeleteMessageBatchInput, SendMessageBatchEntry, SendMessageBatchInput, TypedInput};
 
 /// The AWS services sluice answers for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

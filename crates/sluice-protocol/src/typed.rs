@@ -1,5 +1,6 @@
-//! Typed decoding of the hottest JSON request: SQS `SendMessageBatch`
-//! without message attributes, parsed straight into its shape.
+//! Typed decoding of the hottest JSON requests: SQS `SendMessageBatch`
+//! without message attributes, and `DeleteMessageBatch`, parsed straight
+//! into their shapes.
 //!
 //! Why: the general path parses a body into a `serde_json::Value` (an
 //! `IndexMap` per object, SipHash per member, a `String` per member name),
@@ -24,6 +25,8 @@ use serde_json::{Map, Value};
 pub enum TypedInput {
     /// SQS `SendMessageBatch` whose entries carry no message attributes.
     SqsSendMessageBatch(SendMessageBatchInput),
+    /// SQS `DeleteMessageBatch`.
+    SqsDeleteMessageBatch(DeleteMessageBatchInput),
 }
 
 /// `SendMessageBatchRequest`, without message attributes.
@@ -52,8 +55,27 @@ pub struct SendMessageBatchEntry {
     pub message_group_id: Option<String>,
 }
 
-/// The members of `SendMessageBatchRequest` this path takes; any other
-/// name fails the parse.
+/// `DeleteMessageBatchRequest`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteMessageBatchInput {
+    /// `QueueUrl`.
+    pub queue_url: Option<String>,
+    /// `Entries`.
+    pub entries: Option<Vec<DeleteMessageBatchEntry>>,
+}
+
+/// `DeleteMessageBatchRequestEntry`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeleteMessageBatchEntry {
+    /// `Id`.
+    pub id: Option<String>,
+    /// `ReceiptHandle`.
+    pub receipt_handle: Option<String>,
+}
+
+/// The members of a batch request this path takes (`SendMessageBatch` and
+/// `DeleteMessageBatch` have the same two); any other name fails the
+/// parse.
 #[derive(Deserialize, Clone, Copy)]
 #[serde(field_identifier)]
 enum BatchMember {
@@ -70,6 +92,14 @@ enum EntryMember {
     DelaySeconds,
     MessageDeduplicationId,
     MessageGroupId,
+}
+
+/// The members of `DeleteMessageBatchRequestEntry`.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(field_identifier)]
+enum DeleteEntryMember {
+    Id,
+    ReceiptHandle,
 }
 
 /// Deserializes a structure from a JSON object only: serde's derived
@@ -113,6 +143,16 @@ from_object_only!(SendMessageBatchInput, BatchMember, "a SendMessageBatchRequest
     Entries => entries,
 });
 
+from_object_only!(DeleteMessageBatchInput, BatchMember, "a DeleteMessageBatchRequest object", {
+    QueueUrl => queue_url,
+    Entries => entries,
+});
+
+from_object_only!(DeleteMessageBatchEntry, DeleteEntryMember, "a DeleteMessageBatchRequestEntry object", {
+    Id => id,
+    ReceiptHandle => receipt_handle,
+});
+
 from_object_only!(SendMessageBatchEntry, EntryMember, "a SendMessageBatchRequestEntry object", {
     Id => id,
     MessageBody => message_body,
@@ -127,6 +167,7 @@ from_object_only!(SendMessageBatchEntry, EntryMember, "a SendMessageBatchRequest
 pub(crate) fn decode_sqs(operation: &str, body: &[u8]) -> Option<TypedInput> {
     match operation {
         "SendMessageBatch" => serde_json::from_slice(body).ok().map(TypedInput::SqsSendMessageBatch),
+        "DeleteMessageBatch" => serde_json::from_slice(body).ok().map(TypedInput::SqsDeleteMessageBatch),
         _ => None,
     }
 }
@@ -140,6 +181,24 @@ impl TypedInput {
                 let mut m = Map::new();
                 put(&mut m, "QueueUrl", i.queue_url.clone().map(Value::String));
                 let entries = i.entries.as_ref().map(|e| Value::Array(e.iter().map(SendMessageBatchEntry::to_value).collect()));
+                put(&mut m, "Entries", entries);
+                Value::Object(m)
+            }
+            TypedInput::SqsDeleteMessageBatch(i) => {
+                let mut m = Map::new();
+                put(&mut m, "QueueUrl", i.queue_url.clone().map(Value::String));
+                let entries = i.entries.as_ref().map(|e| {
+                    Value::Array(
+                        e.iter()
+                            .map(|e| {
+                                let mut m = Map::new();
+                                put(&mut m, "Id", e.id.clone().map(Value::String));
+                                put(&mut m, "ReceiptHandle", e.receipt_handle.clone().map(Value::String));
+                                Value::Object(m)
+                            })
+                            .collect(),
+                    )
+                });
                 put(&mut m, "Entries", entries);
                 Value::Object(m)
             }
@@ -216,9 +275,12 @@ mod tests {
         format!("{{ {} }}", parts.join(", "))
     }
 
-    fn entry(rng: &mut Rng) -> String {
+    fn entry(rng: &mut Rng, operation: &str) -> String {
         if rng.chance(2) {
             return rng.pick(&["null", "\"x\"", "[]", "7"]).to_owned();
+        }
+        if operation == "DeleteMessageBatch" {
+            return members(rng, &[("Id", STRINGS, NOT_STRINGS), ("ReceiptHandle", STRINGS, NOT_STRINGS)], &["MessageBody", "Bogus", "receiptHandle"]);
         }
         members(
             rng,
@@ -233,12 +295,12 @@ mod tests {
         )
     }
 
-    fn body(rng: &mut Rng) -> String {
+    fn body(rng: &mut Rng, operation: &str) -> String {
         if rng.chance(2) {
             return rng.pick(&["", "[]", "null", "{", "{}x", "{} ", "  {\"QueueUrl\": \"q\"}\n"]).to_owned();
         }
         let n = (rng.next() % 12) as usize;
-        let entries: Vec<String> = (0..n).map(|_| entry(rng)).collect();
+        let entries: Vec<String> = (0..n).map(|_| entry(rng, operation)).collect();
         let list = format!("[{}]", entries.join(","));
         let mut top = members(
             rng,
@@ -251,29 +313,34 @@ mod tests {
         top
     }
 
-    /// Every body the typed path takes decodes on the general path to the
-    /// same input; and the typed path does take most well-formed bodies.
+    /// Every body a typed path takes decodes on the general path to the
+    /// same input; and the typed paths do take many well-formed bodies.
     #[test]
-    fn given_generated_bodies_the_typed_path_should_take_only_what_the_general_path_reads_the_same() {
+    fn given_generated_bodies_the_typed_paths_should_take_only_what_the_general_path_reads_the_same() {
         let model = Model::get(ServiceKind::Sqs);
-        let op = model.operation("SendMessageBatch").expect("in the model");
         let detected = Detected { service: Some(ServiceKind::Sqs), protocol: Some(WireProtocol::AwsJson10) };
-        let mut rng = Rng(0x5EED_1234_ABCD_0001);
-        let (mut taken, mut general_only, mut refused) = (0, 0, 0);
-        for case in 0..20_000 {
-            let body = body(&mut rng);
-            let general = crate::json::decode_input(model, op, body.as_bytes(), detected);
-            match (decode_sqs("SendMessageBatch", body.as_bytes()), general) {
-                (Some(typed), Ok(value)) => {
-                    assert_eq!(typed.to_value(), value, "case {case}: {body}");
-                    taken += 1;
+        for operation in ["SendMessageBatch", "DeleteMessageBatch"] {
+            let op = model.operation(operation).expect("in the model");
+            let mut rng = Rng(0x5EED_1234_ABCD_0001);
+            let (mut taken, mut general_only, mut refused) = (0, 0, 0);
+            for case in 0..20_000 {
+                let body = body(&mut rng, operation);
+                let general = crate::json::decode_input(model, op, body.as_bytes(), detected);
+                match (decode_sqs(operation, body.as_bytes()), general) {
+                    (Some(typed), Ok(value)) => {
+                        assert_eq!(typed.to_value(), value, "{operation} case {case}: {body}");
+                        taken += 1;
+                    }
+                    (Some(typed), Err(e)) => panic!("{operation} case {case}: typed {typed:?} but the general path refuses: {e:?}\n{body}"),
+                    (None, Ok(_)) => general_only += 1,
+                    (None, Err(_)) => refused += 1,
                 }
-                (Some(typed), Err(e)) => panic!("case {case}: typed {typed:?} but the general path refuses: {e:?}\n{body}"),
-                (None, Ok(_)) => general_only += 1,
-                (None, Err(_)) => refused += 1,
             }
+            assert!(
+                taken > 2_000 && general_only > 1_000 && refused > 1_000,
+                "{operation}: taken {taken}, general only {general_only}, refused {refused}"
+            );
         }
-        assert!(taken > 2_000 && general_only > 1_000 && refused > 1_000, "taken {taken}, general only {general_only}, refused {refused}");
-        assert_eq!(decode_sqs("SendMessage", br#"{"QueueUrl": "q", "MessageBody": "b"}"#), None, "only SendMessageBatch has a typed path");
+        assert_eq!(decode_sqs("SendMessage", br#"{"QueueUrl": "q", "MessageBody": "b"}"#), None, "SendMessage has no typed path");
     }
 }

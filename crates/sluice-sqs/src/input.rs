@@ -5,8 +5,9 @@ use crate::errors::{invalid_value, missing, SqsError};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// The members of one message to send, read the same way from an `Input`
-/// and from a typed batch entry (`sluice_protocol::SendMessageBatchEntry`).
+/// The members of one batch entry, read the same way from an `Input` and
+/// from a typed entry (`sluice_protocol::SendMessageBatchEntry`,
+/// `DeleteMessageBatchEntry`).
 pub trait Fields<'a> {
     /// An optional string member.
     fn str(&self, key: &str) -> Result<Option<&'a str>, SqsError>;
@@ -51,6 +52,24 @@ impl<'a> Fields<'a> for &'a sluice_protocol::SendMessageBatchEntry {
             "DelaySeconds" => self.delay_seconds.map(i64::from),
             _ => None,
         })
+    }
+    fn raw(&self, _key: &str) -> Option<&'a Value> {
+        None
+    }
+}
+
+/// A typed DeleteMessageBatch entry.
+impl<'a> Fields<'a> for &'a sluice_protocol::DeleteMessageBatchEntry {
+    fn str(&self, key: &str) -> Result<Option<&'a str>, SqsError> {
+        let e: &'a sluice_protocol::DeleteMessageBatchEntry = self;
+        Ok(match key {
+            "Id" => e.id.as_deref(),
+            "ReceiptHandle" => e.receipt_handle.as_deref(),
+            _ => None,
+        })
+    }
+    fn int(&self, _key: &str) -> Result<Option<i64>, SqsError> {
+        Ok(None)
     }
     fn raw(&self, _key: &str) -> Option<&'a Value> {
         None

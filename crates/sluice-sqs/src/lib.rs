@@ -158,6 +158,7 @@ impl Sqs {
     ) -> Result<serde_json::Value, SqsError> {
         match input {
             sluice_protocol::TypedInput::SqsSendMessageBatch(i) => ops::send_message_batch::run_typed(self, i, ctx).await,
+            sluice_protocol::TypedInput::SqsDeleteMessageBatch(i) => ops::delete_message_batch::run_typed(self, i, ctx).await,
         }
     }
 

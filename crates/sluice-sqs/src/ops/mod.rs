@@ -7,7 +7,7 @@ mod change_message_visibility;
 mod change_message_visibility_batch;
 mod create_queue;
 mod delete_message;
-mod delete_message_batch;
+pub(crate) mod delete_message_batch;
 mod delete_queue;
 mod get_queue_attributes;
 mod get_queue_url;

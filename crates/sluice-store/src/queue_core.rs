@@ -824,7 +824,9 @@ impl QueueCore {
     /// Marks one message received now, invisible until `until_ms`.
     pub fn apply_receive(&mut self, seq: u64, until_ms: u64, now_ms: u64) {
         if let Some(m) = self.messages.get_mut(&seq) {
-            m.receive_count += 1;
+            // Saturating: a count replayed from a damaged or hostile data
+            // directory may already be at the top (the recovery fuzzer).
+            m.receive_count = m.receive_count.saturating_add(1);
             if m.first_receive_ms == 0 {
                 m.first_receive_ms = now_ms;
             }
@@ -1157,6 +1159,19 @@ mod tests {
                 assert!(most <= bound(buckets), "stride 2^{k}, shard {shard}: {most} keys in one bucket of {buckets}");
             }
         }
+    }
+
+    #[test]
+    fn given_a_receive_count_at_the_top_a_replayed_receive_should_keep_it_there() {
+        // Found by the recovery fuzzer: a data directory whose message had
+        // been received u32::MAX times, then once more.
+        let mut c = QueueCore::new();
+        let m = NewMessage { message_id: 1, payload: Bytes::from_static(b"x"), delay_secs: 0, group_id: None, dedup_id: None };
+        let cm = CoreMessage { receive_count: u32::MAX, ..c.prepare(&m, 0, 1) };
+        let seq = cm.seq;
+        c.insert(cm);
+        c.apply_receive(seq, 100, 2);
+        assert_eq!(c.get(seq).map(|m| m.receive_count), Some(u32::MAX));
     }
 
     #[test]

@@ -346,8 +346,20 @@ impl Inner {
     /// and replace nothing: a `Clock` record in the empty segment starts a
     /// new one. Stops when the log gets busy again (the next quiet period
     /// looks again) or when disk is within twice the live data.
+    ///
+    /// A quiet log is not always an idle one: writes slower than
+    /// `quiet_bytes` per period may go on while these checkpoints run. A
+    /// compaction moves the bodies out of the files the checkpoint before
+    /// it found mostly dead, so counts taken while messages were still
+    /// being deleted leave files behind. When others appended during the
+    /// period and its checkpoints ran out with disk still over the bound,
+    /// the period is not marked handled: the next quiet period looks again,
+    /// even if nothing is appended meanwhile.
     fn reclaim_when_idle(&self, mut appended: u64, quiet_bytes: u64) {
         let started = self.pipe.counters.bytes.load(Ordering::Relaxed);
+        // `expect`: the records appended when this thread last looked, its
+        // own included; any others make `foreign`.
+        let (mut expect, mut foreign) = (appended, false);
         // A preallocated segment's unused zeros go: the writer rolls to an
         // empty segment (a `Clock` record starts it) and the seal of this
         // one truncates them; a prepared file is removed.
@@ -357,9 +369,12 @@ impl Inner {
                 tracing::warn!(target: "sluice_engine", "idle: rolling off a preallocated segment: {e}");
                 return;
             }
+            expect += 1;
             appended = self.pipe.appended();
         }
+        let mut ran_out = true;
         for _ in 0..IDLE_CHECKPOINTS_MAX {
+            foreign |= self.pipe.appended() != expect;
             if self.pipe.counters.bytes.load(Ordering::Relaxed).saturating_sub(started) >= quiet_bytes {
                 // Busy again: the size and record triggers take over; the
                 // next quiet period looks again.
@@ -369,9 +384,13 @@ impl Inner {
                 Ok((disk, live)) if disk > live.saturating_mul(2).saturating_add(IDLE_RECLAIM_SLACK_BYTES) => {
                     tracing::debug!(target: "sluice_engine", "idle: {disk} bytes on disk for {live} live; checkpointing");
                 }
-                Ok(_) => break,
+                Ok(_) => {
+                    ran_out = false;
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(target: "sluice_engine", "idle: could not measure the data directory: {e}");
+                    ran_out = false;
                     break;
                 }
             }
@@ -380,6 +399,7 @@ impl Inner {
                     tracing::warn!(target: "sluice_engine", "idle checkpoint: {e}");
                     return;
                 }
+                expect += 1;
             }
             appended = self.pipe.appended();
             match self.checkpoint() {
@@ -399,6 +419,10 @@ impl Inner {
                     return;
                 }
             }
+        }
+        foreign |= self.pipe.appended() != expect;
+        if ran_out && foreign {
+            return;
         }
         self.pipe.idle_handled(appended);
         self.idle_periods.fetch_add(1, Ordering::Relaxed);

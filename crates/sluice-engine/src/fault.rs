@@ -65,6 +65,17 @@ struct FileState {
     data: Vec<u8>,
     durable: Vec<u8>,
     pending: Vec<Pending>,
+    /// Operations ever taken off the front of `pending` (made durable or
+    /// dropped): with `pending.len()`, where an fsync's coverage ends.
+    taken: u64,
+}
+
+impl FileState {
+    /// Empties `pending`, counting what it held as taken.
+    fn drop_pending(&mut self) {
+        self.taken += self.pending.len() as u64;
+        self.pending.clear();
+    }
 }
 
 fn apply(buf: &mut Vec<u8>, op: &Pending) {
@@ -108,6 +119,10 @@ struct FsState {
     crash: Option<CrashPlan>,
     fsync_paused: bool,
     fsyncs_blocked: usize,
+    write_paused: bool,
+    /// Writes from this count on block too (`pause_writes_after`).
+    write_pause_at: Option<u64>,
+    writes_blocked: usize,
     cuts: u64,
     direct: bool,
     direct_refused: bool,
@@ -223,7 +238,7 @@ impl FsState {
             };
             f.data = survived.clone();
             f.durable = survived;
-            f.pending.clear();
+            f.drop_pending();
         }
         self.dead = true;
         self.cuts += 1;
@@ -255,6 +270,9 @@ impl FaultIo {
         copy.crash = None;
         copy.fsync_paused = false;
         copy.fsyncs_blocked = 0;
+        copy.write_paused = false;
+        copy.write_pause_at = None;
+        copy.writes_blocked = 0;
         FaultIo { shared: Arc::new(Shared { st: Mutex::new(copy), cv: Condvar::new() }) }
     }
 
@@ -266,6 +284,8 @@ impl FaultIo {
         st.crash = None;
         st.cut(mode, drop_dirents, seed);
         st.fsync_paused = false;
+        st.write_paused = false;
+        st.write_pause_at = None;
         self.shared.cv.notify_all();
     }
 
@@ -284,6 +304,8 @@ impl FaultIo {
         let mut st = self.shared.st.lock();
         st.dead = true;
         st.fsync_paused = false;
+        st.write_paused = false;
+        st.write_pause_at = None;
         self.shared.cv.notify_all();
     }
 
@@ -343,6 +365,29 @@ impl FaultIo {
         self.shared.cv.notify_all();
     }
 
+    /// Holds every file write (they block, not yet counted or applied)
+    /// until called again with `false`.
+    pub fn pause_writes(&self, paused: bool) {
+        let mut st = self.shared.st.lock();
+        st.write_paused = paused;
+        st.write_pause_at = None;
+        self.shared.cv.notify_all();
+    }
+
+    /// Lets the next `n` file writes through, then holds every write until
+    /// `pause_writes(false)`.
+    pub fn pause_writes_after(&self, n: u64) {
+        let mut st = self.shared.st.lock();
+        st.write_paused = false;
+        st.write_pause_at = Some(st.writes + n);
+        self.shared.cv.notify_all();
+    }
+
+    /// How many writes are blocked by `pause_writes` right now.
+    pub fn writes_blocked(&self) -> usize {
+        self.shared.st.lock().writes_blocked
+    }
+
     /// How many fsyncs are blocked by `pause_fsyncs` right now.
     pub fn fsyncs_blocked(&self) -> usize {
         self.shared.st.lock().fsyncs_blocked
@@ -382,7 +427,7 @@ impl FaultIo {
                 i
             }
         };
-        st.files.insert(inode, FileState { data: bytes.to_vec(), durable: bytes.to_vec(), pending: Vec::new() });
+        st.files.insert(inode, FileState { data: bytes.to_vec(), durable: bytes.to_vec(), pending: Vec::new(), taken: 0 });
     }
 
     /// Flips one bit of a file, durably. Returns false when out of range.
@@ -408,7 +453,7 @@ impl FaultIo {
             if let Some(f) = st.files.get_mut(&i) {
                 f.data.truncate(len as usize);
                 f.durable.truncate(len as usize);
-                f.pending.clear();
+                f.drop_pending();
             }
         }
     }
@@ -501,6 +546,14 @@ impl IoFile for FaultFile {
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         let mut st = self.shared.st.lock();
         st.tick()?;
+        while (st.write_paused || st.write_pause_at.is_some_and(|at| st.writes >= at)) && !st.dead {
+            st.writes_blocked += 1;
+            self.shared.cv.wait(&mut st);
+            st.writes_blocked -= 1;
+        }
+        if st.dead {
+            return Err(eio("powered off"));
+        }
         st.writes += 1;
         if let Some((at, errno)) = st.fail_write_at {
             if st.writes >= at {
@@ -548,9 +601,16 @@ impl IoFile for FaultFile {
         Ok(n)
     }
 
+    /// Makes durable what was written to the file before the call, as a
+    /// device's cache flush does: writes that land while it is held
+    /// (`pause_fsyncs`) stay pending, whoever wrote them.
     fn fsync(&self) -> io::Result<()> {
         let mut st = self.shared.st.lock();
         st.tick()?;
+        let covers = {
+            let f = st.files.entry(self.inode).or_default();
+            f.taken + f.pending.len() as u64
+        };
         while st.fsync_paused && !st.dead {
             st.fsyncs_blocked += 1;
             self.shared.cv.wait(&mut st);
@@ -568,11 +628,13 @@ impl IoFile for FaultFile {
         if fail {
             // Linux marks the pages clean after a failed write-back: the data
             // stays readable but will never be made durable by a later fsync.
-            f.pending.clear();
+            f.drop_pending();
             return Err(io::Error::from_raw_os_error(libc::EIO));
         }
-        let pending = std::mem::take(&mut f.pending);
-        for op in &pending {
+        let k = (covers.saturating_sub(f.taken) as usize).min(f.pending.len());
+        let done: Vec<Pending> = f.pending.drain(..k).collect();
+        f.taken += k as u64;
+        for op in &done {
             apply(&mut f.durable, op);
         }
         Ok(())

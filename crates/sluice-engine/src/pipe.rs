@@ -6,10 +6,13 @@
 //! were applied) and receive a `Ticket`; they await it after releasing the
 //! lock. One writer thread takes *everything* appended since its last round,
 //! writes it (one positional write per batch, or with direct writes one per
-//! round: see `DirectTail`), fsyncs once (policy
-//! `Always`) and only then completes the round's tickets: concurrent requests
-//! share one fsync, and no ticket completes before the fsync covering its
-//! record returned.
+//! round: see `DirectTail`) and, under policy `Always`, hands the round to a
+//! syncer thread (`sync_run`), which fsyncs and only then completes the
+//! round's tickets, while the writer writes the next round (when nothing
+//! was appended meanwhile and the syncer is idle, the writer fsyncs the
+//! round itself): concurrent requests share one fsync, and no ticket
+//! completes before an fsync that began after its record was written
+//! returned. Under the other policies the writer completes the round itself.
 //!
 //! Failure handling:
 //! * fsync error (any errno), write error other than "no space", failure to
@@ -35,6 +38,7 @@ use crate::limits::{INDEX_MESSAGES_PER_LOG_RECORD, LIVE_RECHECK, LOG_BYTES_PER_I
 use crate::record::Record;
 use crate::FsyncPolicy;
 use crate::limits::{PIPE_BUFFER_BYTES_INITIAL, PIPE_SPARE_BUFFERS, PIPE_SPARE_BUFFER_BYTES_MAX, PREPARE_NEXT_AT_BYTES_MAX, PREPARE_NEXT_AT_DIVISOR};
+use crate::limits::SYNC_HAND_OVER_ROUNDS;
 use crate::prealloc::{PrepWork, PREPARED_NAME};
 use parking_lot::{Condvar, Mutex};
 use sluice_store::StoreError;
@@ -168,6 +172,27 @@ pub(crate) struct PipeState {
     plain_next_roll: bool,
     /// The writer's segment was made from a prepared file.
     writer_preallocated: bool,
+    /// Rounds written and waiting for the syncer's fsync (`FsyncPolicy::Always`),
+    /// in order.
+    sync_jobs: VecDeque<SyncJob>,
+    /// The syncer's last fsync covered this segment up to this offset.
+    synced: Position,
+    /// The writer is done: the syncer finishes its jobs and exits.
+    syncer_stop: bool,
+    /// The syncer has jobs in hand (taken, not yet completed).
+    syncing: bool,
+}
+
+/// A round written under `FsyncPolicy::Always`, whose tickets complete once
+/// an fsync issued after its write returned does.
+struct SyncJob {
+    /// The segment written to (`None`: nothing was ever written).
+    file: Option<Arc<dyn IoFile>>,
+    segment: u64,
+    /// The segment's bytes up to here are written.
+    end: u64,
+    waiters: Vec<Waiter>,
+    taken_upto: u64,
 }
 
 /// The next segment's preparation (see `prealloc`).
@@ -210,6 +235,7 @@ pub(crate) struct Counters {
 pub(crate) struct Pipe {
     st: Mutex<PipeState>,
     writer_cv: Condvar,
+    sync_cv: Condvar,
     prep_cv: Condvar,
     pub(crate) ckpt_cv: Condvar,
     policy: FsyncPolicy,
@@ -263,8 +289,13 @@ impl Pipe {
                 prep_discard: false,
                 plain_next_roll: false,
                 writer_preallocated: false,
+                sync_jobs: VecDeque::new(),
+                synced: Position { segment: first_segment, offset: 0 },
+                syncer_stop: false,
+                syncing: false,
             }),
             writer_cv: Condvar::new(),
+            sync_cv: Condvar::new(),
             prep_cv: Condvar::new(),
             ckpt_cv: Condvar::new(),
             policy,
@@ -741,8 +772,84 @@ fn recycle_written(st: &mut PipeState) {
     st.writing.clear();
 }
 
+/// The syncer thread's body (`FsyncPolicy::Always`): fsyncs the rounds the
+/// writer has written, in order, and completes their tickets, while the
+/// writer writes the next rounds.
+///
+/// Why: a round is a write and then an fsync, each a trip to the device (on
+/// the development machine about 0.07 ms each under `sqs-send`), and a
+/// request arriving during a round waited for both to end before its own
+/// round began. An fsync issued after a write returned covers it, and the
+/// next write may be on its way meanwhile (ext4 lets one direct write and
+/// one fdatasync of the same file run side by side), so the two trips of
+/// consecutive rounds overlap.
+///
+/// The rules are the writer's: a ticket completes only after an fsync that
+/// began after its round's write returned; one fsync per segment covers
+/// every job of that segment taken with it; an fsync error fails the log
+/// (`Pipe::fail_stop`), and once the log has failed no ticket completes
+/// with success.
+fn sync_run(pipe: &Pipe) {
+    loop {
+        let (jobs, mut synced, failed) = {
+            let mut st = pipe.st.lock();
+            loop {
+                if !st.sync_jobs.is_empty() {
+                    st.syncing = true;
+                    break (st.sync_jobs.drain(..).collect::<Vec<_>>(), st.synced, st.failed.is_some());
+                }
+                if st.syncer_stop {
+                    return;
+                }
+                pipe.sync_cv.wait(&mut st);
+            }
+        };
+        let mut error = None;
+        // Once the log has failed nothing is fsynced again (fsyncgate): the
+        // jobs fail below.
+        for (i, job) in jobs.iter().enumerate().filter(|_| !failed) {
+            let last_of_segment = jobs.get(i + 1).is_none_or(|next| next.segment != job.segment);
+            let Some(file) = job.file.as_ref().filter(|_| last_of_segment) else { continue };
+            if synced.segment == job.segment && synced.offset >= job.end {
+                continue;
+            }
+            match file.fsync() {
+                Ok(()) => {
+                    pipe.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
+                    synced = Position { segment: job.segment, offset: job.end };
+                }
+                Err(e) => {
+                    error = Some(format!("fsync {}: {e}", segment_name(job.segment)));
+                    break;
+                }
+            }
+        }
+        if let Some(why) = error {
+            pipe.fail_stop(why);
+        }
+        let mut st = pipe.st.lock();
+        st.synced = synced;
+        let failed = st.failed.clone();
+        if failed.is_none() {
+            let upto = jobs.iter().map(|j| j.taken_upto).max().unwrap_or(0);
+            st.completed = st.completed.max(upto);
+        }
+        drop(st);
+        for w in jobs.into_iter().flat_map(|j| j.waiters) {
+            let _ = w.send(match &failed {
+                None => Ok(()),
+                Some(f) => Err(StoreError::Unavailable(format!("log stopped after an I/O error: {f}"))),
+            });
+        }
+        // Idle only once its tickets are completed: until then the writer
+        // hands rounds over rather than completing them out of order.
+        pipe.st.lock().syncing = false;
+    }
+}
+
 enum Work {
-    Write { batches: VecDeque<Arc<Batch>>, waiters: Vec<Waiter>, taken_upto: u64, retry: bool },
+    /// `synced`: what the syncer has fsynced (`FsyncPolicy::Always`).
+    Write { batches: VecDeque<Arc<Batch>>, waiters: Vec<Waiter>, taken_upto: u64, retry: bool, synced: Position },
     Sync,
     Close,
     Exit,
@@ -750,7 +857,8 @@ enum Work {
 
 struct OpenSegment {
     no: u64,
-    file: Box<dyn IoFile>,
+    /// Shared with the syncer, which fsyncs it.
+    file: Arc<dyn IoFile>,
     end: u64,
     /// The file's length may exceed `end` up to here (a prepared segment's
     /// zeros); the seal truncates them.
@@ -810,11 +918,14 @@ pub(crate) struct Writer {
     seg: Option<OpenSegment>,
     last_sync: Instant,
     retry_at: Instant,
+    /// Rounds left to hand over to the syncer even when nothing follows
+    /// them (`limits::SYNC_HAND_OVER_ROUNDS`).
+    hand_over_rounds: u32,
 }
 
 impl Writer {
     pub fn new(pipe: Arc<Pipe>, io: Arc<dyn Io>, log_dir: &Path) -> Writer {
-        Writer { pipe, io, dir: log_dir.to_path_buf(), seg: None, last_sync: Instant::now(), retry_at: Instant::now() }
+        Writer { pipe, io, dir: log_dir.to_path_buf(), seg: None, last_sync: Instant::now(), retry_at: Instant::now(), hand_over_rounds: 0 }
     }
 
     fn next_work(&mut self) -> Work {
@@ -840,7 +951,7 @@ impl Writer {
                     let batches = std::mem::take(&mut st.batches);
                     st.writing = batches.iter().cloned().collect();
                     let taken_upto = st.appended;
-                    return Work::Write { batches, waiters: Vec::new(), taken_upto, retry: true };
+                    return Work::Write { batches, waiters: Vec::new(), taken_upto, retry: true, synced: st.synced };
                 }
                 let at = self.retry_at;
                 pipe.writer_cv.wait_until(&mut st, at);
@@ -851,7 +962,7 @@ impl Writer {
                 st.writing = batches.iter().cloned().collect();
                 let waiters = std::mem::take(&mut st.waiters);
                 let taken_upto = st.appended;
-                return Work::Write { batches, waiters, taken_upto, retry: false };
+                return Work::Write { batches, waiters, taken_upto, retry: false, synced: st.synced };
             }
             if st.closing {
                 return Work::Close;
@@ -870,8 +981,35 @@ impl Writer {
         }
     }
 
-    /// The writer thread's body.
+    /// The writer thread's body. Under `FsyncPolicy::Always` a syncer thread
+    /// beside it fsyncs the rounds it has written (see `Writer::sync_run`).
     pub fn run(mut self) {
+        let pipe = self.pipe.clone();
+        std::thread::scope(|scope| {
+            let syncer = if pipe.policy == FsyncPolicy::Always {
+                let spawned = std::thread::Builder::new().name("sluice-log-sync".into()).spawn_scoped(scope, || sync_run(&pipe));
+                match spawned {
+                    Ok(h) => Some(h),
+                    Err(e) => {
+                        pipe.fail_stop(format!("spawn the log syncer: {e}"));
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            self.writer_loop(syncer.is_some());
+            pipe.st.lock().syncer_stop = true;
+            pipe.sync_cv.notify_all();
+        });
+        let mut st = self.pipe.st.lock();
+        st.writer_exited = true;
+        for w in st.exit_waiters.drain(..) {
+            let _ = w.send(());
+        }
+    }
+
+    fn writer_loop(&mut self, pipelined: bool) {
         loop {
             match self.next_work() {
                 Work::Exit => break,
@@ -884,17 +1022,20 @@ impl Writer {
                         self.pipe.fail_stop(format!("fsync: {e}"));
                     }
                 }
-                Work::Write { batches, waiters, taken_upto, retry } => self.round(batches, waiters, taken_upto, retry),
+                Work::Write { batches, waiters, taken_upto, retry, synced } => {
+                    if pipelined {
+                        // The markers this round writes claim what the syncer has fsynced.
+                        if let Some(seg) = self.seg.as_mut().filter(|s| s.no == synced.segment) {
+                            seg.synced = seg.synced.max(synced.offset.min(seg.end));
+                        }
+                    }
+                    self.round(batches, waiters, taken_upto, retry, pipelined)
+                }
             }
-        }
-        let mut st = self.pipe.st.lock();
-        st.writer_exited = true;
-        for w in st.exit_waiters.drain(..) {
-            let _ = w.send(());
         }
     }
 
-    fn round(&mut self, batches: VecDeque<Arc<Batch>>, waiters: Vec<Waiter>, taken_upto: u64, retry: bool) {
+    fn round(&mut self, batches: VecDeque<Arc<Batch>>, waiters: Vec<Waiter>, taken_upto: u64, retry: bool, pipelined: bool) {
         self.pipe.counters.rounds.fetch_add(1, Ordering::Relaxed);
         let total: usize = batches.iter().map(|b| b.bytes.len()).sum();
         match self.write_batches(batches) {
@@ -924,6 +1065,43 @@ impl Writer {
                 return;
             }
         }
+        let mut st = self.pipe.st.lock();
+        // The syncer fsyncs the round while this thread writes the next one
+        // when there is a next one, the syncer is still at work (its tickets
+        // complete in order), or requests lately waited for an fsync of this
+        // thread's (`SYNC_HAND_OVER_ROUNDS`); otherwise this thread fsyncs it
+        // itself (below), sparing a hand-over: at one request in flight it
+        // cost 0.01 – 0.03 ms per request.
+        let busy = st.syncing || !st.sync_jobs.is_empty();
+        let follows = !st.batches.is_empty() || !st.waiters.is_empty();
+        let hand_over = pipelined && !retry && (busy || follows || self.hand_over_rounds > 0);
+        self.hand_over_rounds = self.hand_over_rounds.saturating_sub(1);
+        if hand_over {
+            let job = SyncJob {
+                file: self.seg.as_ref().map(|s| s.file.clone()),
+                segment: self.seg.as_ref().map_or(0, |s| s.no),
+                end: self.seg.as_ref().map_or(0, |s| s.end),
+                waiters,
+                taken_upto,
+            };
+            recycle_written(&mut st);
+            if let Some(seg) = &self.seg {
+                self.pipe.maybe_ask_prep(&mut st, seg.no, seg.end);
+            }
+            st.pending_bytes = st.pending_bytes.saturating_sub(total);
+            st.sync_jobs.push_back(job);
+            let due = self.pipe.due(&st) && !st.checkpoint_requested;
+            if due {
+                st.checkpoint_requested = true;
+            }
+            drop(st);
+            self.pipe.sync_cv.notify_one();
+            if due {
+                self.pipe.ckpt_cv.notify_all();
+            }
+            return;
+        }
+        drop(st);
         let must_sync = match self.pipe.policy {
             FsyncPolicy::Always => true,
             FsyncPolicy::Interval(d) => retry || Instant::now() >= self.last_sync + d,
@@ -939,9 +1117,18 @@ impl Writer {
             }
         }
         let mut st = self.pipe.st.lock();
+        if pipelined && (!st.batches.is_empty() || !st.waiters.is_empty()) {
+            // Requests waited for this fsync: overlap the next ones.
+            self.hand_over_rounds = SYNC_HAND_OVER_ROUNDS;
+        }
         recycle_written(&mut st);
         if let Some(seg) = &self.seg {
             self.pipe.maybe_ask_prep(&mut st, seg.no, seg.end);
+            if pipelined {
+                // The syncer is idle (it had nothing, and only this thread
+                // gives it work): what it skips and the markers claim.
+                st.synced = Position { segment: seg.no, offset: seg.synced };
+            }
         }
         st.pending_bytes = st.pending_bytes.saturating_sub(total);
         st.completed = st.completed.max(taken_upto);
@@ -1143,7 +1330,7 @@ impl Writer {
         self.pipe.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.pipe.counters.segments_created.fetch_add(1, Ordering::Relaxed);
         let direct = self.open_direct(&path, no);
-        self.seg = Some(OpenSegment { no, file, end: h, alloc_len, synced: h, marked: h, sealed: false, direct });
+        self.seg = Some(OpenSegment { no, file: Arc::from(file), end: h, alloc_len, synced: h, marked: h, sealed: false, direct });
         let mut st = self.pipe.st.lock();
         st.writer_segment = no;
         st.writer_preallocated = alloc_len > h;
@@ -1198,6 +1385,11 @@ impl Writer {
         let Some(seg) = self.seg.as_mut() else { return Ok(()) };
         if seg.synced == seg.end {
             return Ok(());
+        }
+        // The syncer may have failed the log meanwhile: nothing is fsynced
+        // again (fsyncgate).
+        if self.pipe.is_failed() {
+            return Err(std::io::Error::other("the log stopped after an I/O error"));
         }
         seg.file.fsync()?;
         self.pipe.counters.fsyncs.fetch_add(1, Ordering::Relaxed);

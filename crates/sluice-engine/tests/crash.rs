@@ -356,6 +356,135 @@ fn given_many_concurrent_senders_should_share_fsyncs_and_answer_only_after_them(
     });
 }
 
+/// Waits, yielding, until `done` holds; panics with `what` if it does not
+/// within a minute (a hang guard, not a timing check).
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(std::time::Instant::now() < give_up, "{what}");
+        tokio::task::yield_now().await;
+    }
+}
+
+type Sending = tokio::task::JoinHandle<Result<Vec<SendOutcome>, StoreError>>;
+
+/// Starts two sends while the log's writes are held, so the writer finds
+/// the second appended when the first is written; then, with fsyncs held,
+/// lets the first round's writes go: it goes to the syncer, whose fsync
+/// blocks; then the second round's, written meanwhile. Returns the two
+/// sends once both rounds are written; the first fsync is still held and
+/// covers only the first round.
+async fn two_rounds_one_fsync_held(
+    store: &Arc<LogStore>,
+    fs: &FaultIo,
+    q: QueueId,
+    writes_per_round: u64,
+) -> (Sending, Sending) {
+    let before = store.stats();
+    fs.pause_writes(true);
+    fs.pause_fsyncs(true);
+    let send = |id: u128| {
+        let s = store.clone();
+        tokio::spawn(async move { s.send(q, vec![message(id)], T0).await })
+    };
+    let first = send(1);
+    until("the first round's write never started", || fs.writes_blocked() == 1).await;
+    let writes = fs.write_count();
+    let second = send(2);
+    until("the second send was not appended", || store.stats().records == before.records + 2).await;
+    fs.pause_writes_after(writes_per_round);
+    until("the first round's fsync never started", || fs.fsyncs_blocked() == 1).await;
+    assert_eq!(fs.write_count(), writes + writes_per_round);
+    fs.pause_writes(false);
+    until("the second round was not written while the first fsync was held", || fs.write_count() == writes + 2 * writes_per_round).await;
+    assert_eq!(store.stats().rounds, before.rounds + 2);
+    (first, second)
+}
+
+/// With `fsync always` the syncer fsyncs a round while the writer writes the
+/// next: a send that arrives during a round is written while that round's
+/// fsync is held open, and answered only after an fsync issued after its
+/// write returned. `FaultIo`'s fsync makes durable only what was written
+/// before it was called, as a device's cache flush does, so answering the
+/// second send on the strength of the first fsync would show as a loss
+/// after the power cut.
+#[test]
+fn given_a_send_written_during_an_fsync_should_answer_it_only_after_a_later_fsync() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        for (seed, direct) in [(1, false), (2, true)] {
+            let fs = FaultIo::new();
+            fs.set_direct(direct);
+            let o = LogOptions { segment_bytes: 64 << 20, ..opts(&fs) };
+            let store = LogStore::open(&data_dir(), o.clone()).unwrap();
+            let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+            let before = store.stats();
+            // A buffered round writes its marker and its records; a direct one
+            // both in one write.
+            let (first, second) = two_rounds_one_fsync_held(&store, &fs, q, if direct { 1 } else { 2 }).await;
+            assert_eq!(fs.fsyncs_blocked(), 1, "one fsync at a time");
+            assert!(!first.is_finished() && !second.is_finished(), "answered before an fsync covering it returned");
+            fs.pause_fsyncs(false);
+            first.await.unwrap().unwrap();
+            second.await.unwrap().unwrap();
+            let fsyncs = store.stats().fsyncs - before.fsyncs;
+            assert_eq!(fsyncs, 2, "the second send needs an fsync of its own");
+            let live = store.dump(T0);
+            assert_eq!(live.queues[0].messages.len(), 2);
+            fs.power_cut(CutMode::DropUnsynced, true, seed);
+            let _ = store.close().await;
+            drop(store);
+            fs.reboot();
+            let store = LogStore::open(&data_dir(), o).unwrap_or_else(|e| panic!("open after the cut: {e}"));
+            assert_eq!(store.dump(T0), live, "direct writes {direct}: both acknowledged sends survive");
+        }
+    });
+}
+
+/// R7 with a round written while the failing fsync is held open: both sends
+/// fail, nothing is fsynced after the failure (fsyncgate), and the log stays
+/// failed.
+#[test]
+fn given_an_fsync_error_while_the_next_round_is_written_should_fail_both_and_fsync_nothing_after() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let fs = FaultIo::new();
+        let store = LogStore::open(&data_dir(), LogOptions { segment_bytes: 64 << 20, ..opts(&fs) }).unwrap();
+        let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+        let (first, second) = two_rounds_one_fsync_held(&store, &fs, q, 2).await;
+        fs.fail_nth_fsync(1);
+        // The held fsync is counted when it returns.
+        let fsyncs = fs.fsync_count();
+        fs.pause_fsyncs(false);
+        assert!(matches!(first.await.unwrap(), Err(StoreError::Unavailable(_))));
+        assert!(matches!(second.await.unwrap(), Err(StoreError::Unavailable(_))));
+        assert!(matches!(store.send(q, vec![message(3)], T0).await, Err(StoreError::Unavailable(_))));
+        assert!(matches!(store.health(), sluice_engine::Health::Failed(_)));
+        assert!(store.close().await.is_err(), "close reports the failure");
+        assert_eq!(fs.fsync_count(), fsyncs + 1, "fail-stop: no fsync after the failed one");
+    });
+}
+
+/// A round with nothing after it is fsynced by the writer itself, one
+/// handed over by the syncer: either way, one send at a time takes one round
+/// and one fsync, never a second one from the other thread.
+#[test]
+fn given_one_send_at_a_time_each_should_take_one_round_and_one_fsync() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let fs = FaultIo::new();
+        let store = LogStore::open(&data_dir(), LogOptions { segment_bytes: 64 << 20, ..opts(&fs) }).unwrap();
+        let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+        let before = store.stats();
+        for i in 0..20 {
+            store.send(q, vec![message(i)], T0).await.unwrap();
+        }
+        let after = store.stats();
+        assert_eq!(after.fsyncs - before.fsyncs, 20);
+        assert_eq!(after.rounds - before.rounds, 20);
+    });
+}
+
 /// Direct writes (`O_DIRECT`) rewrite the block the log ends in and pad each
 /// round to a block's end. Records of every size, rounds of one or several
 /// batches, writes of many blocks at any offset, a round so large that the

@@ -313,6 +313,14 @@ fn given_crash_at_every_step_of_a_checkpoint_should_recover_the_same_state() {
     });
 }
 
+/// A store over `fs` with a queue; large segments: these tests count commit
+/// fsyncs, not segment rolls.
+async fn store_and_queue(fs: &FaultIo) -> (Arc<LogStore>, QueueId) {
+    let store = LogStore::open(&data_dir(), LogOptions { segment_bytes: 64 << 20, ..opts(fs) }).unwrap();
+    let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+    (store, q)
+}
+
 /// R4 and group commit: 100 senders arriving while one fsync is held open
 /// share the next fsync; none is answered before the fsync covering it.
 #[test]
@@ -320,9 +328,7 @@ fn given_many_concurrent_senders_should_share_fsyncs_and_answer_only_after_them(
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let fs = FaultIo::new();
-        // Large segments: this test counts commit fsyncs, not segment rolls.
-        let store = LogStore::open(&data_dir(), LogOptions { segment_bytes: 64 << 20, ..opts(&fs) }).unwrap();
-        let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+        let (store, q) = store_and_queue(&fs).await;
         let before = store.stats();
         fs.pause_fsyncs(true);
         let first = {
@@ -449,8 +455,7 @@ fn given_an_fsync_error_while_the_next_round_is_written_should_fail_both_and_fsy
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let fs = FaultIo::new();
-        let store = LogStore::open(&data_dir(), LogOptions { segment_bytes: 64 << 20, ..opts(&fs) }).unwrap();
-        let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+        let (store, q) = store_and_queue(&fs).await;
         let (first, second) = two_rounds_one_fsync_held(&store, &fs, q, 2).await;
         fs.fail_nth_fsync(1);
         // The held fsync is counted when it returns.
@@ -473,8 +478,7 @@ fn given_one_send_at_a_time_each_should_take_one_round_and_one_fsync() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         let fs = FaultIo::new();
-        let store = LogStore::open(&data_dir(), LogOptions { segment_bytes: 64 << 20, ..opts(&fs) }).unwrap();
-        let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+        let (store, q) = store_and_queue(&fs).await;
         let before = store.stats();
         for i in 0..20 {
             store.send(q, vec![message(i)], T0).await.unwrap();

@@ -1084,16 +1084,8 @@ impl Writer {
                 waiters,
                 taken_upto,
             };
-            recycle_written(&mut st);
-            if let Some(seg) = &self.seg {
-                self.pipe.maybe_ask_prep(&mut st, seg.no, seg.end);
-            }
-            st.pending_bytes = st.pending_bytes.saturating_sub(total);
+            let due = self.settle_written(&mut st, total);
             st.sync_jobs.push_back(job);
-            let due = self.pipe.due(&st) && !st.checkpoint_requested;
-            if due {
-                st.checkpoint_requested = true;
-            }
             drop(st);
             self.pipe.sync_cv.notify_one();
             if due {
@@ -1121,16 +1113,12 @@ impl Writer {
             // Requests waited for this fsync: overlap the next ones.
             self.hand_over_rounds = SYNC_HAND_OVER_ROUNDS;
         }
-        recycle_written(&mut st);
-        if let Some(seg) = &self.seg {
-            self.pipe.maybe_ask_prep(&mut st, seg.no, seg.end);
-            if pipelined {
-                // The syncer is idle (it had nothing, and only this thread
-                // gives it work): what it skips and the markers claim.
-                st.synced = Position { segment: seg.no, offset: seg.synced };
-            }
+        let due = self.settle_written(&mut st, total);
+        if let Some(seg) = self.seg.as_ref().filter(|_| pipelined) {
+            // The syncer is idle (it had nothing, and only this thread gives
+            // it work): what it skips and the markers claim.
+            st.synced = Position { segment: seg.no, offset: seg.synced };
         }
-        st.pending_bytes = st.pending_bytes.saturating_sub(total);
         st.completed = st.completed.max(taken_upto);
         if retry {
             st.degraded = None;
@@ -1139,10 +1127,6 @@ impl Writer {
                 let _ = w.send(Ok(()));
             }
         }
-        let due = self.pipe.due(&st) && !st.checkpoint_requested;
-        if due {
-            st.checkpoint_requested = true;
-        }
         drop(st);
         if due {
             self.pipe.ckpt_cv.notify_all();
@@ -1150,6 +1134,23 @@ impl Writer {
         for w in waiters {
             let _ = w.send(Ok(()));
         }
+    }
+
+    /// The pipe's bookkeeping once a round of `total` bytes is written,
+    /// whoever fsyncs it: its buffers go back as spares, the next segment's
+    /// preparation may be asked for, the backlog shrinks. True when a
+    /// checkpoint became due (the caller wakes the checkpointer).
+    fn settle_written(&self, st: &mut PipeState, total: usize) -> bool {
+        recycle_written(st);
+        if let Some(seg) = &self.seg {
+            self.pipe.maybe_ask_prep(st, seg.no, seg.end);
+        }
+        st.pending_bytes = st.pending_bytes.saturating_sub(total);
+        let due = self.pipe.due(st) && !st.checkpoint_requested;
+        if due {
+            st.checkpoint_requested = true;
+        }
+        due
     }
 
     fn write_batches(&mut self, mut batches: VecDeque<Arc<Batch>>) -> Result<(), WriteFail> {

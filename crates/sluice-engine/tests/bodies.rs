@@ -615,6 +615,69 @@ async fn given_expired_deduplication_entries_a_checkpoint_should_not_carry_them(
     assert_eq!(receive_all(&store, q, later + 1).await, vec![1000]);
 }
 
+/// Found when acknowledgements came sooner (the syncer): R20's deletes went
+/// on while an idle period's checkpoints ran. A compaction decides on the
+/// previous checkpoint's counts, so deletes made during the period's second
+/// checkpoint are reclaimed only by a fourth; the period's three ran out, and
+/// since nothing was appended after them the period counted as handled and
+/// no later one looked again. Here the deletes are made exactly there, from
+/// the checkpoint's range hook, with only idle checkpoints running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn given_deletes_during_an_idle_periods_checkpoints_the_next_quiet_period_should_give_the_rest_back() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let fs = FaultIo::new();
+    let armed = Arc::new(AtomicBool::new(false));
+    let (range_tx, mut ranges) = tokio::sync::mpsc::unbounded_channel();
+    let (go_on, go_rx) = std::sync::mpsc::channel::<()>();
+    let go_rx = std::sync::Mutex::new(go_rx);
+    let a = armed.clone();
+    let hook = move || {
+        if a.load(SeqCst) && range_tx.send(()).is_ok() {
+            let _ = go_rx.lock().unwrap().recv();
+        }
+    };
+    // A longer quiet period than `idle_opts`, so that none falls inside the
+    // set-up's deletes; the size trigger checkpoints during the sends, which
+    // gives the idle period counts to start from.
+    let o = LogOptions {
+        idle_checkpoint_after: Some(std::time::Duration::from_millis(200)),
+        checkpoint_range_seqs: 64,
+        checkpoint_range_hook: Some(Arc::new(hook)),
+        ..idle_opts(&fs)
+    };
+    let store = LogStore::open(&data_dir(), o).unwrap();
+    let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+    const N: u128 = 6000;
+    const TAIL: u128 = 3600;
+    send_range(&store, q, 0..N).await;
+    delete_where(&store, q, T0, |id| id < TAIL && id % 20 != 0).await;
+    let base = store.stats().idle_checkpoints;
+    armed.store(true, SeqCst);
+    // Each range of the idle period's checkpoints stops at the hook; the
+    // tail goes in the second checkpoint, after its snapshot.
+    loop {
+        let hit = tokio::time::timeout(std::time::Duration::from_secs(120), ranges.recv()).await;
+        assert!(matches!(hit, Ok(Some(()))), "an idle checkpoint ran: {:?}", store.stats());
+        let done = store.stats().idle_checkpoints - base;
+        assert!(done <= 1, "the second idle checkpoint had ranges: {:?}", store.stats());
+        if done == 1 {
+            delete_where(&store, q, T0, |id| id >= TAIL && id % 20 != 0).await;
+            break;
+        }
+        go_on.send(()).unwrap();
+    }
+    armed.store(false, SeqCst);
+    drop(go_on);
+
+    let survivors: Vec<u128> = (0..N).filter(|id| id % 20 == 0).collect();
+    let live: u64 = survivors.iter().map(|&id| payload_of(id).len() as u64).sum();
+    let (disk, bound) = wait_for_disk_within(&fs, live, survivors.len() as u64).await;
+    let stats = store.stats();
+    assert!(disk <= bound, "disk {disk} for {live} live body bytes (bound {bound}): {stats:?}");
+    assert!(stats.idle_checkpoints >= base + 4, "a later quiet period checkpointed again: {stats:?}");
+    assert_eq!(receive_all(&store, q, T0).await, survivors);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_a_trickle_of_writes_after_the_load_idle_checkpoints_should_still_give_disk_back() {
     // Found by the one-hour soak: a 10-message-a-second side load kept the

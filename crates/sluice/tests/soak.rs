@@ -187,74 +187,74 @@
 //!    a graceful restart: two checkpoint indexes of the FIFO deduplication
 //!    entries, still inside their 5-minute window in so short a run: passed.
 //! 10. 2026-11-27 04:47, server binary of `3c7dad4` (second-chance body
-//!    cache, AVX-512 MD5), the same settings: 353 s, one round, 5 kills; a
-//!    4.23 M-message backlog (4 126 MiB live, 5 645 MiB on disk, 1.37×)
-//!    drained in 215 s; 2 235 573 acknowledged standard sends (+2 032 320
-//!    FIFO), 2 235 563 acknowledged deletes (20 unknown, 0 late); 0 lost, 0
-//!    resurrected, 0 corrupt, 0 FIFO violations; churn 3 160 acknowledged,
-//!    all dead-lettered with ApproximateReceiveCount exactly 4.
-//!    Restart-to-ready median 2.41 s, max 4.55 s (up to 4.19 M messages
-//!    stored). RSS first/last/max 711/446/1 251 MiB; fds at most 115;
-//!    threads 6. Disk 459 MiB right after the drain with 0 messages, 103 MiB
-//!    7.5 s later and after a graceful restart (the FIFO deduplication
-//!    entries' two indexes): passed.
+//!     cache, AVX-512 MD5), the same settings: 353 s, one round, 5 kills; a
+//!     4.23 M-message backlog (4 126 MiB live, 5 645 MiB on disk, 1.37×)
+//!     drained in 215 s; 2 235 573 acknowledged standard sends (+2 032 320
+//!     FIFO), 2 235 563 acknowledged deletes (20 unknown, 0 late); 0 lost, 0
+//!     resurrected, 0 corrupt, 0 FIFO violations; churn 3 160 acknowledged,
+//!     all dead-lettered with ApproximateReceiveCount exactly 4.
+//!     Restart-to-ready median 2.41 s, max 4.55 s (up to 4.19 M messages
+//!     stored). RSS first/last/max 711/446/1 251 MiB; fds at most 115;
+//!     threads 6. Disk 459 MiB right after the drain with 0 messages, 103 MiB
+//!     7.5 s later and after a graceful restart (the FIFO deduplication
+//!     entries' two indexes): passed.
 //! 11. 2026-11-27 07:31, server binary of `07bbcc2` (the log written with
-//!    `O_DIRECT`), the same settings: 325 s, one round, 4 kills; a 3.82
-//!    M-message backlog (3 726 MiB live, 5 022 MiB on disk, 1.35×) drained in
-//!    186 s, the bodies read back from the disk rather than the page cache;
-//!    2 018 575 acknowledged standard sends (+1 835 040 FIFO), 2 018 577
-//!    acknowledged deletes (20 unknown, 0 late); 0 lost, 0 resurrected, 0
-//!    corrupt, 0 FIFO violations; churn 2 875 acknowledged, all
-//!    dead-lettered, 2 870 with ApproximateReceiveCount exactly 4 and 10
-//!    above it after failed DLQ receives. Restart-to-ready median 3.76 s, max
-//!    4.68 s. RSS first/last/max 826/607/1 149 MiB; fds at most 107; threads
-//!    6. Disk 581 MiB right after the drain, 118 MiB 8.5 s later and after a
-//!    graceful restart: passed.
+//!     `O_DIRECT`), the same settings: 325 s, one round, 4 kills; a 3.82
+//!     M-message backlog (3 726 MiB live, 5 022 MiB on disk, 1.35×) drained in
+//!     186 s, the bodies read back from the disk rather than the page cache;
+//!     2 018 575 acknowledged standard sends (+1 835 040 FIFO), 2 018 577
+//!     acknowledged deletes (20 unknown, 0 late); 0 lost, 0 resurrected, 0
+//!     corrupt, 0 FIFO violations; churn 2 875 acknowledged, all
+//!     dead-lettered, 2 870 with ApproximateReceiveCount exactly 4 and 10
+//!     above it after failed DLQ receives. Restart-to-ready median 3.76 s, max
+//!     4.68 s. RSS first/last/max 826/607/1 149 MiB; fds at most 107; threads
+//!     6. Disk 581 MiB right after the drain, 118 MiB 8.5 s later and after a
+//!     graceful restart: passed.
 //! 12. 2026-11-27 08:17, server binary of `8dc52d4` (bodies of deep queues
-//!    not cached, one probe per insert), the same settings: 347 s, one
-//!    round, 5 kills; a 4.08 M-message backlog (3 989 MiB live, 5 491 MiB on
-//!    disk, 1.38×) drained in 211 s; 2 161 190 acknowledged standard sends
-//!    (+1 964 700 FIFO), 2 161 181 acknowledged deletes (20 unknown, 0 late);
-//!    0 lost, 0 resurrected, 0 corrupt, 0 FIFO violations; churn 3 120
-//!    acknowledged, all dead-lettered with ApproximateReceiveCount exactly 4.
-//!    Restart-to-ready median 2.43 s, max 3.86 s. RSS first/last/max
-//!    694/931/1 126 MiB; fds at most 112; threads 6. Disk 646 MiB right
-//!    after the drain, 98 MiB 6.5 s later and after a graceful restart:
-//!    passed.
+//!     not cached, one probe per insert), the same settings: 347 s, one
+//!     round, 5 kills; a 4.08 M-message backlog (3 989 MiB live, 5 491 MiB on
+//!     disk, 1.38×) drained in 211 s; 2 161 190 acknowledged standard sends
+//!     (+1 964 700 FIFO), 2 161 181 acknowledged deletes (20 unknown, 0 late);
+//!     0 lost, 0 resurrected, 0 corrupt, 0 FIFO violations; churn 3 120
+//!     acknowledged, all dead-lettered with ApproximateReceiveCount exactly 4.
+//!     Restart-to-ready median 2.43 s, max 3.86 s. RSS first/last/max
+//!     694/931/1 126 MiB; fds at most 112; threads 6. Disk 646 MiB right
+//!     after the drain, 98 MiB 6.5 s later and after a graceful restart:
+//!     passed.
 //! 13. 2026-11-27 09:04, server binary of `aa8dd3a` (checkpoint files
-//!    written with `O_DIRECT` too), the same settings: 372 s, one round, 5
-//!    kills; a 4.54 M-message backlog (4 433 MiB live, 6 019 MiB on disk,
-//!    1.36×) drained in 235 s; 2 401 957 acknowledged standard sends
-//!    (+2 183 560 FIFO), 2 401 957 acknowledged deletes (10 unknown, 0 late);
-//!    0 lost, 0 resurrected, 0 corrupt, 0 FIFO violations; churn 3 355
-//!    acknowledged, all dead-lettered with ApproximateReceiveCount exactly 4.
-//!    Restart-to-ready median 2.54 s, max 5.55 s. RSS first/last/max
-//!    712/545/1 237 MiB; fds at most 114; threads 6. Disk 584 MiB right
-//!    after the drain, 83 MiB 7.0 s later and after a graceful restart:
-//!    passed.
+//!     written with `O_DIRECT` too), the same settings: 372 s, one round, 5
+//!     kills; a 4.54 M-message backlog (4 433 MiB live, 6 019 MiB on disk,
+//!     1.36×) drained in 235 s; 2 401 957 acknowledged standard sends
+//!     (+2 183 560 FIFO), 2 401 957 acknowledged deletes (10 unknown, 0 late);
+//!     0 lost, 0 resurrected, 0 corrupt, 0 FIFO violations; churn 3 355
+//!     acknowledged, all dead-lettered with ApproximateReceiveCount exactly 4.
+//!     Restart-to-ready median 2.54 s, max 5.55 s. RSS first/last/max
+//!     712/545/1 237 MiB; fds at most 114; threads 6. Disk 584 MiB right
+//!     after the drain, 83 MiB 7.0 s later and after a graceful restart:
+//!     passed.
 //! 14. 2026-11-27 10:04, server binary of `6fa25ff` (a queue's message
-//!    table in sequence order), the same settings: 347 s, one round, 5
-//!    kills; a 4.60 M-message backlog (4 489 MiB live, 6 037 MiB on disk,
-//!    1.34×) drained in 210 s; 2 431 900 acknowledged standard sends
-//!    (+2 210 800 FIFO), 2 431 900 acknowledged deletes (10 unknown, 0 late);
-//!    0 lost, 0 resurrected, 0 corrupt, 0 FIFO violations; churn 3 135
-//!    acknowledged, 3 140 dead-lettered, 3 135 of them showing
-//!    ApproximateReceiveCount exactly 4 at the first DLQ receive and 5 more
-//!    after failed DLQ receives. Restart-to-ready
-//!    median 1.83 s, max 4.08 s (run 13: 2.54 and 5.55 s). RSS
-//!    first/last/max 675/919/1 191 MiB; fds at most 116; threads 6. Disk
-//!    618 MiB right after the drain, 124 MiB 4.5 s later and after a
-//!    graceful restart: passed.
+//!     table in sequence order), the same settings: 347 s, one round, 5
+//!     kills; a 4.60 M-message backlog (4 489 MiB live, 6 037 MiB on disk,
+//!     1.34×) drained in 210 s; 2 431 900 acknowledged standard sends
+//!     (+2 210 800 FIFO), 2 431 900 acknowledged deletes (10 unknown, 0 late);
+//!     0 lost, 0 resurrected, 0 corrupt, 0 FIFO violations; churn 3 135
+//!     acknowledged, 3 140 dead-lettered, 3 135 of them showing
+//!     ApproximateReceiveCount exactly 4 at the first DLQ receive and 5 more
+//!     after failed DLQ receives. Restart-to-ready
+//!     median 1.83 s, max 4.08 s (run 13: 2.54 and 5.55 s). RSS
+//!     first/last/max 675/919/1 191 MiB; fds at most 116; threads 6. Disk
+//!     618 MiB right after the drain, 124 MiB 4.5 s later and after a
+//!     graceful restart: passed.
 //! 15. 2026-11-27 11:05, server binary of `f2b7d9a` (typed SendMessageBatch
-//!    decoding, 256 KiB preparer steps), the same settings: 289 s, one
-//!    round, 4 kills; a 3.53 M-message backlog (3 451 MiB live, 4 709 MiB on
-//!    disk, 1.36×) drained in 158 s; 1 869 482 acknowledged standard sends
-//!    (+1 699 520 FIFO), 1 869 502 acknowledged deletes (30 unknown, 0
-//!    late); 0 lost, 0 resurrected, 0 corrupt, 0 FIFO violations; churn
-//!    2 680 acknowledged, all dead-lettered with ApproximateReceiveCount
-//!    exactly 4. Restart-to-ready median 2.05 s, max 2.07 s. RSS
-//!    first/last/max 692/381/868 MiB; fds at most 100; threads 6. Disk
-//!    141 MiB after the drain and after a graceful restart: passed.
+//!     decoding, 256 KiB preparer steps), the same settings: 289 s, one
+//!     round, 4 kills; a 3.53 M-message backlog (3 451 MiB live, 4 709 MiB on
+//!     disk, 1.36×) drained in 158 s; 1 869 482 acknowledged standard sends
+//!     (+1 699 520 FIFO), 1 869 502 acknowledged deletes (30 unknown, 0
+//!     late); 0 lost, 0 resurrected, 0 corrupt, 0 FIFO violations; churn
+//!     2 680 acknowledged, all dead-lettered with ApproximateReceiveCount
+//!     exactly 4. Restart-to-ready median 2.05 s, max 2.07 s. RSS
+//!     first/last/max 692/381/868 MiB; fds at most 100; threads 6. Disk
+//!     141 MiB after the drain and after a graceful restart: passed.
 
 mod common;
 

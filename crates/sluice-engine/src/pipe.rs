@@ -982,7 +982,7 @@ impl Writer {
     }
 
     /// The writer thread's body. Under `FsyncPolicy::Always` a syncer thread
-    /// beside it fsyncs the rounds it has written (see `Writer::sync_run`).
+    /// beside it fsyncs the rounds it has written (see `sync_run`).
     pub fn run(mut self) {
         let pipe = self.pipe.clone();
         std::thread::scope(|scope| {

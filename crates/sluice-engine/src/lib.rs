@@ -442,6 +442,8 @@ pub struct LogStats {
     pub segments_created: u64,
     /// Of those, segments made from a prepared (preallocated) file.
     pub segments_preallocated: u64,
+    /// Files the preparer made ready to become segments.
+    pub segments_prepared: u64,
     /// Checkpoints written.
     pub checkpoints: u64,
     /// Idle periods the checkpointer handled (each looked at the disk use

@@ -217,6 +217,7 @@ impl LogStore {
             fsyncs: c.fsyncs.load(Ordering::Relaxed),
             segments_created: c.segments_created.load(Ordering::Relaxed),
             segments_preallocated: c.segments_preallocated.load(Ordering::Relaxed),
+            segments_prepared: c.segments_prepared.load(Ordering::Relaxed),
             checkpoints: self.inner.checkpoints.load(Ordering::Relaxed),
             idle_periods: self.inner.idle_periods.load(Ordering::Relaxed),
             idle_checkpoints: self.inner.idle_checkpoints.load(Ordering::Relaxed),
@@ -479,6 +480,15 @@ impl Inner {
 
     fn checkpoint(&self) -> Result<CheckpointReport, StoreError> {
         let _one = self.ckpt_lock.lock();
+        let res = self.checkpoint_locked();
+        if res.is_err() {
+            // It may have stopped between its two rolls.
+            self.pipe.end_checkpoint_window();
+        }
+        res
+    }
+
+    fn checkpoint_locked(&self) -> Result<CheckpointReport, StoreError> {
         self.pipe.check_writable()?;
         let started = Instant::now();
         // First freeze: the log rolls to segment N (the checkpoint's name,

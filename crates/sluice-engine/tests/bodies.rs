@@ -624,25 +624,16 @@ async fn given_expired_deduplication_entries_a_checkpoint_should_not_carry_them(
 /// the checkpoint's range hook, with only idle checkpoints running.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn given_deletes_during_an_idle_periods_checkpoints_the_next_quiet_period_should_give_the_rest_back() {
-    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::sync::atomic::Ordering::SeqCst;
     let fs = FaultIo::new();
-    let armed = Arc::new(AtomicBool::new(false));
-    let (range_tx, mut ranges) = tokio::sync::mpsc::unbounded_channel();
-    let (go_on, go_rx) = std::sync::mpsc::channel::<()>();
-    let go_rx = std::sync::Mutex::new(go_rx);
-    let a = armed.clone();
-    let hook = move || {
-        if a.load(SeqCst) && range_tx.send(()).is_ok() {
-            let _ = go_rx.lock().unwrap().recv();
-        }
-    };
+    let RangeGate { armed, mut ranges, go_on, hook } = range_gate();
     // A longer quiet period than `idle_opts`, so that none falls inside the
     // set-up's deletes; the size trigger checkpoints during the sends, which
     // gives the idle period counts to start from.
     let o = LogOptions {
         idle_checkpoint_after: Some(std::time::Duration::from_millis(200)),
         checkpoint_range_seqs: 64,
-        checkpoint_range_hook: Some(Arc::new(hook)),
+        checkpoint_range_hook: Some(hook),
         ..idle_opts(&fs)
     };
     let store = LogStore::open(&data_dir(), o).unwrap();

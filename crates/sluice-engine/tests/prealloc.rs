@@ -225,21 +225,11 @@ async fn given_preallocation_off_or_a_policy_without_fsyncs_no_segment_is_prepar
 /// the segment after it.
 #[tokio::test]
 async fn given_a_prepared_file_when_a_checkpoint_runs_the_segment_between_its_rolls_should_not_take_it() {
-    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-    use std::sync::Arc;
+    use std::sync::atomic::Ordering::SeqCst;
     let fs = FaultIo::new();
-    let armed = Arc::new(AtomicBool::new(false));
-    let (range_tx, mut ranges) = tokio::sync::mpsc::unbounded_channel();
-    let (go_on, go_rx) = std::sync::mpsc::channel::<()>();
-    let go_rx = std::sync::Mutex::new(go_rx);
-    let a = armed.clone();
     // Holds the checkpoint after its first range, between its two rolls.
-    let hook = move || {
-        if a.swap(false, SeqCst) && range_tx.send(()).is_ok() {
-            let _ = go_rx.lock().unwrap().recv();
-        }
-    };
-    let store = LogStore::open(&data_dir(), LogOptions { checkpoint_range_hook: Some(Arc::new(hook)), ..prealloc_opts(&fs) }).unwrap();
+    let RangeGate { armed, mut ranges, go_on, hook } = range_gate();
+    let store = LogStore::open(&data_dir(), LogOptions { checkpoint_range_hook: Some(hook), ..prealloc_opts(&fs) }).unwrap();
     let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
     let mut next = 1;
     let mut acked = fill_into_a_prepared_segment(&fs, &store, q, &mut next).await;
@@ -268,6 +258,7 @@ async fn given_a_prepared_file_when_a_checkpoint_runs_the_segment_between_its_ro
         next += 1;
     }
     assert_eq!(store.stats().segments_preallocated, taken, "the segment between a checkpoint's rolls took the prepared file");
+    armed.store(false, SeqCst);
     go_on.send(()).unwrap();
     checkpoint.await.unwrap().unwrap();
     // After the second roll the prepared file is taken.

@@ -112,3 +112,29 @@ pub fn disk_bytes(fs: &FaultIo, dir: &Path) -> u64 {
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
+
+/// A `LogOptions::checkpoint_range_hook` that, while `armed`, reports each
+/// range a checkpoint writes on `ranges` and holds the checkpointing thread
+/// there until `go_on` is sent (or dropped).
+pub struct RangeGate {
+    pub armed: Arc<std::sync::atomic::AtomicBool>,
+    pub ranges: tokio::sync::mpsc::UnboundedReceiver<()>,
+    pub go_on: std::sync::mpsc::Sender<()>,
+    pub hook: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// A disarmed [`RangeGate`].
+pub fn range_gate() -> RangeGate {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let armed = Arc::new(AtomicBool::new(false));
+    let (range_tx, ranges) = tokio::sync::mpsc::unbounded_channel();
+    let (go_on, go_rx) = std::sync::mpsc::channel::<()>();
+    let go_rx = std::sync::Mutex::new(go_rx);
+    let a = armed.clone();
+    let hook = move || {
+        if a.load(SeqCst) && range_tx.send(()).is_ok() {
+            let _ = go_rx.lock().unwrap().recv();
+        }
+    };
+    RangeGate { armed, ranges, go_on, hook: Arc::new(hook) }
+}

@@ -446,8 +446,8 @@ impl Pipe {
         roll_segment(&mut st)
     }
 
-    /// A checkpoint that stopped between its two rolls: the segments after
-    /// it may be made from prepared files again.
+    /// A checkpoint ended, whether or not it reached its second roll: the
+    /// segments after it may be made from prepared files again.
     pub fn end_checkpoint_window(&self) {
         self.st.lock().checkpoint_window = false;
     }

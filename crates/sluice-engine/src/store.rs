@@ -481,10 +481,8 @@ impl Inner {
     fn checkpoint(&self) -> Result<CheckpointReport, StoreError> {
         let _one = self.ckpt_lock.lock();
         let res = self.checkpoint_locked();
-        if res.is_err() {
-            // It may have stopped between its two rolls.
-            self.pipe.end_checkpoint_window();
-        }
+        // Its second roll ended the window, unless it stopped before it.
+        self.pipe.end_checkpoint_window();
         res
     }
 

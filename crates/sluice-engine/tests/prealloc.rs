@@ -237,7 +237,7 @@ async fn given_a_prepared_file_when_a_checkpoint_runs_the_segment_between_its_ro
     // one), then wait until the preparer has made the next one ready.
     let prepared = store.stats().segments_prepared;
     let mut sent = 0;
-    while !log_files(&fs).iter().any(|(p, _)| p.extension().is_some_and(|e| e == "tmp")) {
+    while !prepared_file_exists(&fs) {
         store.send(q, vec![message(next)], T0).await.unwrap();
         acked.push(next);
         next += 1;

@@ -814,7 +814,7 @@ mod tests {
         assert_eq!(listed(io.as_ref()), (vec![3, 4, 5], vec![3, 4], vec![]));
     }
     use crate::{FaultIo, LogOptions, LogStore};
-    use sluice_store::{NewMessage, NewQueue, QueueConfig, QueueName, Store};
+    use sluice_store::{NewMessage, QueueConfig, Store};
 
     /// Found by the `engine_recovery` fuzz target (fuzz/corpus/engine_recovery/
     /// regress-bytes-after-seal): recovery cut bytes after the last segment's
@@ -825,14 +825,7 @@ mod tests {
         let dir = std::path::PathBuf::from("/data");
         let opts = || LogOptions { checkpoint_every_bytes: None, ..LogOptions::new(fs.as_io()) };
         let store = LogStore::open(&dir, opts()).unwrap();
-        let new = NewQueue {
-            name: QueueName::new("000000000000", "q"),
-            region: "us-east-1".into(),
-            attributes: Default::default(),
-            config: QueueConfig::default(),
-            tags: Default::default(),
-            refuse_if_deleted_after_ms: 0,
-        };
+        let new = sluice_store::suite::new_queue("q", QueueConfig::default());
         let id = match store.create_queue(new, 1).await.unwrap() {
             sluice_store::CreateOutcome::Created(i) => i.id,
             other => panic!("{other:?}"),
@@ -871,14 +864,7 @@ mod tests {
         let fs = FaultIo::new();
         let dir = std::path::PathBuf::from("/data");
         let store = LogStore::open(&dir, LogOptions { checkpoint_every_bytes: None, ..LogOptions::new(fs.as_io()) }).unwrap();
-        let new = NewQueue {
-            name: QueueName::new("000000000000", "q"),
-            region: "us-east-1".into(),
-            attributes: Default::default(),
-            config: QueueConfig::default(),
-            tags: Default::default(),
-            refuse_if_deleted_after_ms: 0,
-        };
+        let new = sluice_store::suite::new_queue("q", QueueConfig::default());
         let id = match store.create_queue(new, 1).await.unwrap() {
             sluice_store::CreateOutcome::Created(i) => i.id,
             other => panic!("{other:?}"),

@@ -95,7 +95,7 @@ impl Store for TempLogStore {
 /// Runs one suite scenario, then checks that close/reopen and
 /// checkpoint/close/reopen both give back the identical state.
 macro_rules! reopen_suite {
-    ($($name:ident),* $(,)?) => {
+    (; $($name:ident),* $(,)?) => {
         mod reopen {
             use super::*;
             $(
@@ -122,25 +122,4 @@ macro_rules! reopen_suite {
     };
 }
 
-reopen_suite!(
-    queue_create_get_list_delete,
-    create_existing_returns_existing,
-    recreate_after_delete_is_refused_within_window,
-    send_receive_delete,
-    receive_hides_until_visibility_timeout,
-    stale_receipt_does_not_delete,
-    change_visibility_outcomes,
-    delayed_messages_are_counted_and_released,
-    dead_letter_after_max_receive_count,
-    redrive_back_to_source,
-    move_to_explicit_destination,
-    purge_empties_queue,
-    retention_drops_old_messages,
-    in_flight_limit_is_reported,
-    update_queue_attributes_and_tags,
-    move_tasks_round_trip,
-    operations_on_deleted_queue_fail,
-    batch_send_is_atomic_and_ordered,
-    fifo_deduplicates_and_keeps_group_order,
-    fifo_dedup_scope_message_group,
-);
+sluice_store::for_each_suite_behaviour!(reopen_suite!());

@@ -148,38 +148,15 @@ impl Store for MemoryStore {
         limit: usize,
     ) -> Result<Vec<Arc<QueueInfo>>, StoreError> {
         let c = self.catalog.read();
-        let start = QueueName::new(account, after.unwrap_or(prefix));
-        let mut out = Vec::new();
-        for (name, id) in c.by_name.range(start..) {
-            if name.account != account || !name.name.starts_with(prefix) {
-                break;
-            }
-            if after.is_some_and(|a| name.name.as_str() <= a) {
-                continue;
-            }
-            if out.len() >= limit {
-                break;
-            }
-            out.push(c.slots[id].info.read().clone());
-        }
-        Ok(out)
+        let ids = list_queue_ids(&c.by_name, account, prefix, after, limit);
+        Ok(ids.iter().map(|id| c.slots[id].info.read().clone()).collect())
     }
 
     async fn update_queue(&self, id: QueueId, update: QueueUpdate, now_ms: u64) -> Result<Arc<QueueInfo>, StoreError> {
         let slot = self.slot(id)?;
         let mut guard = slot.info.write();
         let mut info = (**guard).clone();
-        if let Some((attrs, config)) = update.attributes {
-            info.attributes = attrs;
-            info.config = config;
-            info.last_modified_ms = now_ms;
-        }
-        if let Some(tags) = update.tags {
-            info.tags = tags;
-        }
-        if let Some(p) = update.last_purge_ms {
-            info.last_purge_ms = Some(p);
-        }
+        update.apply(&mut info, now_ms);
         let info = Arc::new(info);
         *guard = info.clone();
         Ok(info)

@@ -9,12 +9,13 @@ use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Generates one `#[tokio::test]` per behaviour, each with a fresh store from
-/// `$factory` (an `async fn() -> Arc<dyn Store>` or a closure returning a future).
+/// Calls `$callback!(<args> ; <every behaviour of the suite>)`: the one list
+/// of the suite's behaviours, for `store_suite!` and for engines that run each
+/// behaviour under their own harness (the durable engine's close-and-reopen run).
 #[macro_export]
-macro_rules! store_suite {
-    ($factory:expr) => {
-        $crate::store_suite!(@tests $factory;
+macro_rules! for_each_suite_behaviour {
+    ($callback:ident ! ( $($args:tt)* )) => {
+        $callback!($($args)* ;
             queue_create_get_list_delete,
             create_existing_returns_existing,
             recreate_after_delete_is_refused_within_window,
@@ -37,6 +38,16 @@ macro_rules! store_suite {
             fifo_dedup_scope_message_group,
         );
     };
+}
+
+/// Generates one `#[tokio::test]` per behaviour, each with a fresh store from
+/// `$factory` (an `async fn() -> Arc<dyn Store>` or a closure returning a future).
+#[macro_export]
+macro_rules! store_suite {
+    ($factory:expr) => {
+        use $crate::store_suite as __sluice_store_suite_tests;
+        $crate::for_each_suite_behaviour!(__sluice_store_suite_tests!(@tests $factory));
+    };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test]
@@ -50,7 +61,9 @@ macro_rules! store_suite {
 
 const T0: u64 = 1_700_000_000_000;
 
-fn new_queue(name: &str, config: QueueConfig) -> NewQueue {
+/// A request to create `name` in the suite's account (`000000000000`, us-east-1),
+/// no attributes or tags; engines' own tests use it too.
+pub fn new_queue(name: &str, config: QueueConfig) -> NewQueue {
     NewQueue {
         name: QueueName::new("000000000000", name),
         region: "us-east-1".into(),
@@ -87,12 +100,16 @@ pub async fn queue_create_get_list_delete(store: Arc<dyn Store>) {
     let a = create(&store, "alpha", QueueConfig::default()).await;
     create(&store, "alpine", QueueConfig::default()).await;
     create(&store, "beta", QueueConfig::default()).await;
+    create(&store, "aardvark", QueueConfig::default()).await;
     let got = store.get_queue(&QueueName::new("000000000000", "alpha")).await.unwrap().unwrap();
     assert_eq!(got.id, a.id);
     assert_eq!(store.get_queue_by_id(a.id).await.unwrap().unwrap().name.name, "alpha");
     let names = |v: Vec<Arc<QueueInfo>>| v.iter().map(|q| q.name.name.clone()).collect::<Vec<_>>();
     assert_eq!(names(store.list_queues("000000000000", "al", None, 10).await.unwrap()), ["alpha", "alpine"]);
-    assert_eq!(names(store.list_queues("000000000000", "", None, 2).await.unwrap()), ["alpha", "alpine"]);
+    assert_eq!(names(store.list_queues("000000000000", "", None, 2).await.unwrap()), ["aardvark", "alpha"]);
+    assert_eq!(names(store.list_queues("000000000000", "al", Some("alpha"), 10).await.unwrap()), ["alpine"]);
+    // A page token from a listing with another prefix, sorting before this one.
+    assert_eq!(names(store.list_queues("000000000000", "al", Some("aa"), 10).await.unwrap()), ["alpha", "alpine"]);
     assert_eq!(names(store.list_queues("000000000000", "", Some("alpine"), 10).await.unwrap()), ["beta"]);
     assert!(store.list_queues("111111111111", "", None, 10).await.unwrap().is_empty());
     store.delete_queue(a.id, T0 + 1).await.unwrap();

@@ -128,6 +128,50 @@ pub struct QueueUpdate {
     pub last_purge_ms: Option<u64>,
 }
 
+impl QueueUpdate {
+    /// Applies the change to `info`; new attributes also set its
+    /// last-modified time to `now_ms`.
+    pub fn apply(self, info: &mut QueueInfo, now_ms: u64) {
+        if let Some((attrs, config)) = self.attributes {
+            info.attributes = attrs;
+            info.config = config;
+            info.last_modified_ms = now_ms;
+        }
+        if let Some(tags) = self.tags {
+            info.tags = tags;
+        }
+        if let Some(p) = self.last_purge_ms {
+            info.last_purge_ms = Some(p);
+        }
+    }
+}
+
+/// What `Store::list_queues` returns, walked over an engine's index of queue
+/// names: the ids of `account`'s queues whose name starts with `prefix`, in
+/// name order, strictly after `after` when given, at most `limit`.
+pub fn list_queue_ids(
+    by_name: &BTreeMap<QueueName, QueueId>,
+    account: &str,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Vec<QueueId> {
+    // Every name with the prefix sorts at or after it; `after` may sort before
+    // the prefix (a page token from a listing with another prefix).
+    let from = match after {
+        Some(a) if a > prefix => a,
+        _ => prefix,
+    };
+    let start = QueueName::new(account, from);
+    by_name
+        .range(start..)
+        .take_while(|(name, _)| name.account == account && name.name.starts_with(prefix))
+        .filter(|(name, _)| after.is_none_or(|a| name.name.as_str() > a))
+        .take(limit)
+        .map(|(_, id)| *id)
+        .collect()
+}
+
 /// A message to enqueue. The payload is opaque to the engine: the service
 /// encodes body and attributes into it.
 #[derive(Debug, Clone)]
@@ -310,4 +354,59 @@ pub enum StoreError {
     /// Any other engine failure.
     #[error("internal storage error: {0}")]
     Internal(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(names: &[(&str, &str)]) -> BTreeMap<QueueName, QueueId> {
+        names.iter().enumerate().map(|(i, (a, n))| (QueueName::new(*a, *n), i as QueueId)).collect()
+    }
+
+    #[test]
+    fn list_queue_ids_keeps_to_the_account_the_prefix_the_token_and_the_limit() {
+        let ix = index(&[("1", "ab"), ("1", "alpha"), ("1", "alpine"), ("1", "beta"), ("2", "alpha")]);
+        let names = |ids: Vec<QueueId>| -> Vec<String> {
+            let by_id: BTreeMap<QueueId, &QueueName> = ix.iter().map(|(n, id)| (*id, n)).collect();
+            ids.iter().map(|id| format!("{}/{}", by_id[id].account, by_id[id].name)).collect()
+        };
+        assert_eq!(names(list_queue_ids(&ix, "1", "", None, 10)), ["1/ab", "1/alpha", "1/alpine", "1/beta"]);
+        assert_eq!(names(list_queue_ids(&ix, "1", "al", None, 10)), ["1/alpha", "1/alpine"]);
+        assert_eq!(names(list_queue_ids(&ix, "1", "al", None, 1)), ["1/alpha"]);
+        assert_eq!(names(list_queue_ids(&ix, "1", "al", Some("alpha"), 10)), ["1/alpine"]);
+        assert_eq!(names(list_queue_ids(&ix, "1", "", Some("alpine"), 10)), ["1/beta"]);
+        assert_eq!(names(list_queue_ids(&ix, "2", "", None, 10)), ["2/alpha"]);
+        assert!(list_queue_ids(&ix, "1", "al", Some("alpine"), 10).is_empty());
+        assert!(list_queue_ids(&ix, "3", "", None, 10).is_empty());
+        assert!(list_queue_ids(&ix, "1", "", None, 0).is_empty());
+    }
+
+    #[test]
+    fn given_a_token_that_sorts_before_the_prefix_list_queue_ids_should_start_at_the_prefix() {
+        let ix = index(&[("1", "ab"), ("1", "alpha"), ("1", "alpine")]);
+        assert_eq!(list_queue_ids(&ix, "1", "al", Some("a"), 10), [1, 2]);
+    }
+
+    #[test]
+    fn queue_update_apply_changes_only_what_it_carries() {
+        let mut info = QueueInfo {
+            id: 7,
+            name: QueueName::new("1", "q"),
+            region: "us-east-1".into(),
+            attributes: BTreeMap::from([("A".into(), "1".into())]),
+            config: QueueConfig::default(),
+            tags: BTreeMap::from([("t".into(), "v".into())]),
+            created_ms: 1,
+            last_modified_ms: 1,
+            last_purge_ms: None,
+        };
+        QueueUpdate { last_purge_ms: Some(5), ..Default::default() }.apply(&mut info, 9);
+        assert_eq!((info.last_purge_ms, info.last_modified_ms, info.tags.len()), (Some(5), 1, 1));
+        QueueUpdate { tags: Some(BTreeMap::new()), ..Default::default() }.apply(&mut info, 10);
+        assert_eq!((info.tags.len(), info.last_modified_ms, info.attributes.len()), (0, 1, 1));
+        let config = QueueConfig { visibility_timeout_secs: 45, ..Default::default() };
+        QueueUpdate { attributes: Some((BTreeMap::new(), config.clone())), ..Default::default() }.apply(&mut info, 11);
+        assert_eq!((info.attributes.len(), info.config, info.last_modified_ms, info.last_purge_ms), (0, config, 11, Some(5)));
+    }
 }

@@ -5,7 +5,6 @@
 use bytes::Bytes;
 use sluice_engine::{FaultIo, FsyncPolicy, LogOptions, LogStore};
 use sluice_store::*;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,17 +58,7 @@ pub fn open(fs: &FaultIo) -> Arc<LogStore> {
     LogStore::open(&data_dir(), opts(fs)).unwrap_or_else(|e| panic!("open failed: {e}"))
 }
 
-/// A queue creation request.
-pub fn new_queue(name: &str, config: QueueConfig) -> NewQueue {
-    NewQueue {
-        name: QueueName::new("000000000000", name),
-        region: "us-east-1".into(),
-        attributes: BTreeMap::new(),
-        config,
-        tags: BTreeMap::new(),
-        refuse_if_deleted_after_ms: 0,
-    }
-}
+pub use sluice_store::suite::new_queue;
 
 /// Creates a queue that must not exist yet.
 pub async fn create(store: &dyn Store, name: &str, config: QueueConfig) -> Arc<QueueInfo> {

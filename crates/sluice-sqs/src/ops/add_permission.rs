@@ -4,9 +4,8 @@
 
 use crate::errors::{invalid_value, missing, SqsError};
 use crate::input::Input;
-use crate::{attributes, RequestContext, Sqs};
+use crate::{RequestContext, Sqs};
 use serde_json::{json, Value};
-use sluice_store::QueueUpdate;
 use std::sync::Arc;
 
 const ACTIONS: &[&str] = &[
@@ -72,11 +71,5 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
         "Action": one_or_many(actions.iter().map(|a| format!("SQS:{a}")).collect()),
         "Resource": arn,
     }));
-    let mut attrs = q.attributes.clone();
-    attrs.insert("Policy".into(), policy.to_string());
-    let config = attributes::config_of(&attrs, q.config.fifo);
-    sqs.store
-        .update_queue(q.id, QueueUpdate { attributes: Some((attrs, config)), ..Default::default() }, sqs.now_ms())
-        .await?;
-    Ok(super::empty())
+    super::put_policy(sqs, &q, Some(policy.to_string())).await
 }

@@ -87,6 +87,20 @@ pub async fn dispatch(sqs: &Arc<Sqs>, operation: &str, i: &Input<'_>, ctx: &Requ
     }
 }
 
+/// Stores `policy` as the queue's Policy attribute (`None` removes it), with
+/// the queue's settings derived again from the attributes; an empty output.
+pub(crate) async fn put_policy(sqs: &Arc<Sqs>, q: &sluice_store::QueueInfo, policy: Option<String>) -> Result<Value, SqsError> {
+    let mut attrs = q.attributes.clone();
+    match policy {
+        Some(p) => attrs.insert("Policy".into(), p),
+        None => attrs.remove("Policy"),
+    };
+    let config = crate::attributes::config_of(&attrs, q.config.fifo);
+    let update = sluice_store::QueueUpdate { attributes: Some((attrs, config)), ..Default::default() };
+    sqs.store.update_queue(q.id, update, sqs.now_ms()).await?;
+    Ok(empty())
+}
+
 /// An empty output object.
 pub(crate) fn empty() -> Value {
     Value::Object(serde_json::Map::new())

@@ -2,9 +2,8 @@
 
 use crate::errors::{invalid_value, SqsError};
 use crate::input::Input;
-use crate::{attributes, RequestContext, Sqs};
+use crate::{RequestContext, Sqs};
 use serde_json::Value;
-use sluice_store::QueueUpdate;
 use std::sync::Arc;
 
 pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<Value, SqsError> {
@@ -19,16 +18,6 @@ pub async fn run(sqs: &Arc<Sqs>, i: &Input<'_>, ctx: &RequestContext) -> Result<
     if statements.len() == before {
         return Err(not_found());
     }
-    let empty = statements.is_empty();
-    let mut attrs = q.attributes.clone();
-    if empty {
-        attrs.remove("Policy");
-    } else {
-        attrs.insert("Policy".into(), policy.to_string());
-    }
-    let config = attributes::config_of(&attrs, q.config.fifo);
-    sqs.store
-        .update_queue(q.id, QueueUpdate { attributes: Some((attrs, config)), ..Default::default() }, sqs.now_ms())
-        .await?;
-    Ok(super::empty())
+    let policy = if statements.is_empty() { None } else { Some(policy.to_string()) };
+    super::put_policy(sqs, &q, policy).await
 }

@@ -34,7 +34,7 @@
 use crate::bodies::{checkpoint_file, Bodies};
 use crate::codec::{encode_file_header, BODIES_MAGIC, CHECKPOINT_MAGIC, FILE_HEADER_BYTES};
 use crate::io::{direct_write_refused, open_direct_or_none, write_all_at, AlignedBuf, Io, IoFile, DIRECT_BLOCK};
-use crate::limits::{CHECKPOINT_MESSAGES_PER_RECORD, CHECKPOINT_RECORD_BYTES_TARGET};
+use crate::limits::{CHECKPOINT_DIRECT_CHUNK_BYTES, CHECKPOINT_MESSAGES_PER_RECORD, CHECKPOINT_RECORD_BYTES_TARGET};
 use crate::recovery::{bodies_name, checkpoint_name, CHECKPOINT_DIR};
 use crate::record::{encode_checkpoint_messages, encode_checkpoint_range, Record};
 use crate::state::{usage_bytes, Catalog, Slot};
@@ -172,10 +172,17 @@ impl Out {
         }
         staging.truncate(0);
         staging.extend_from_slice(&self.buf[..upto]);
-        match write_all_at(d.as_ref(), staging.padded(), self.at) {
+        // In steps, so that the log's own writes are not held behind one
+        // long command. What a refused step leaves is written again below.
+        let written = staging
+            .padded()
+            .chunks(CHECKPOINT_DIRECT_CHUNK_BYTES)
+            .enumerate()
+            .try_for_each(|(i, chunk)| write_all_at(d.as_ref(), chunk, self.at + (i * CHECKPOINT_DIRECT_CHUNK_BYTES) as u64));
+        match written {
             Ok(()) => {}
-            // Refused (`direct_write_refused`): the
-            // rest goes through the page cache.
+            // Refused (`direct_write_refused`): this step and the
+            // rest go through the page cache.
             Err((e, n)) if direct_write_refused(&e, n) => {
                 self.direct = None;
                 return self.flush(force);

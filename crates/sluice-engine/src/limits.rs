@@ -190,6 +190,12 @@ pub const PREPARE_CHUNK_BYTES: usize = 1 << 16;
 /// p99 at `sqs-roundtrip --rate 38000` (1.89–1.93 ms against 1.47–2.20).
 pub const PREPARE_DIRECT_CHUNK_BYTES: usize = 1 << 18;
 
+/// Bytes per direct write of a checkpoint's files (index and compacted
+/// bodies). The device serves about one command at a time, so the log's
+/// writes and fsyncs wait behind whatever the checkpoint has in flight: one
+/// 8 MiB write held them for 7 – 9 ms (`perf trace` under `sqs-send`).
+pub const CHECKPOINT_DIRECT_CHUNK_BYTES: usize = 1 << 18;
+
 /// With `fsync always`, the writer hands each round to the syncer (which
 /// fsyncs it while the next round is written) when another round follows
 /// or the syncer is at work, and for this many rounds after requests

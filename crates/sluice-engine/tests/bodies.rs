@@ -12,7 +12,7 @@
 mod common;
 
 use common::*;
-use sluice_engine::{FaultIo, LogOptions, LogStore};
+use sluice_engine::{CutMode, FaultIo, LogOptions, LogStore};
 use sluice_store::*;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -787,4 +787,36 @@ async fn given_a_deep_queue_sent_bodies_should_skip_the_cache_and_still_read_bac
     assert_eq!(after_short.bodies_cached - after_deep.bodies_cached, 20, "{after_short:?}");
     assert_eq!(after_short.bodies_not_cached, after_deep.bodies_not_cached);
     assert_eq!(receive_all(&store, deep.id, T0 + 1).await, (0..200).collect::<Vec<_>>());
+}
+
+/// A checkpoint's files are written directly in steps of
+/// `CHECKPOINT_DIRECT_CHUNK_BYTES`, so that the log's writes are not held
+/// behind one long command; an index of several steps must still come back
+/// whole after a power cut, and be the checkpoint recovery starts from.
+#[tokio::test]
+async fn given_a_checkpoint_of_several_direct_steps_a_power_cut_should_restart_from_it_whole() {
+    let step = sluice_engine::limits::CHECKPOINT_DIRECT_CHUNK_BYTES as u64;
+    for (seed, mode) in [(1, CutMode::DropUnsynced), (2, CutMode::KeepPrefix), (3, CutMode::DropPages)] {
+        let fs = FaultIo::new();
+        fs.set_direct(true);
+        let store = open_no_cache(&fs);
+        let q = create(store.as_ref(), "q", QueueConfig::default()).await.id;
+        send_range(&store, q, 0..30_000).await;
+        let before = fs.direct_writes_under(&data_dir().join("checkpoint"));
+        let c = store.checkpoint().await.unwrap();
+        let writes = fs.direct_writes_under(&data_dir().join("checkpoint")) - before;
+        assert!(c.bytes > 3 * step, "the index spans several steps: {c:?}");
+        assert!(writes >= c.bytes.div_ceil(step), "{writes} direct writes for {} bytes", c.bytes);
+        let live = store.dump(T0);
+        fs.power_cut(mode, true, seed);
+        let _ = store.close().await;
+        drop(store);
+        fs.reboot();
+        let store = open_no_cache(&fs);
+        let r = store.recovery_report();
+        assert!(r.rejected_checkpoints.is_empty(), "{mode:?}: {:?}", r.rejected_checkpoints);
+        assert!(r.checkpoint.as_deref().is_some_and(|f| c.file.ends_with(f) || f.ends_with(&c.file)), "{mode:?}: {:?} against {}", r.checkpoint, c.file);
+        assert_eq!(store.dump(T0), live, "{mode:?}");
+        assert_eq!(receive_all(&store, q, T0).await, (0..30_000).collect::<Vec<u128>>(), "{mode:?}");
+    }
 }

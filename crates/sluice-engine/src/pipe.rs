@@ -114,6 +114,13 @@ pub(crate) struct Position {
 
 /// Starts a new segment for the next appended record unless the current
 /// one holds none yet; returns the segment it will go to.
+/// An automatic checkpoint is due: the checkpointer runs it, and its window
+/// (`PipeState::prepared_from`) opens now.
+fn request_checkpoint(st: &mut PipeState) {
+    st.checkpoint_requested = true;
+    st.prepared_from = u64::MAX;
+}
+
 fn roll_segment(st: &mut PipeState) -> u64 {
     if st.segment_len > FILE_HEADER_BYTES as u64 {
         st.segment += 1;
@@ -172,15 +179,18 @@ pub(crate) struct PipeState {
     plain_next_roll: bool,
     /// The writer's segment was made from a prepared file.
     writer_preallocated: bool,
-    /// Between a checkpoint's two rolls (`force_roll`, then `roll`): the
-    /// segment they bound is made empty and is not swapped for a prepared
-    /// file, which waits for the segment after it. Why: under load the two
-    /// rolls come milliseconds apart, and the second one's seal cut the
-    /// prepared file's unused zeros, tens of megabytes, on the writer's path
-    /// (2 – 14 ms of `ftruncate` with the file system's online discard, every
-    /// round waiting behind it) and wasted the preparer's writes, a whole
-    /// segment of zeros per checkpoint.
-    checkpoint_window: bool,
+    /// Segments numbered below this are made empty, never from a prepared
+    /// file; `u64::MAX` while a checkpoint's window is open, from its request
+    /// (`request_checkpoint`) or first roll (`force_roll`) to its second roll
+    /// (`roll`), which sets it to the segment after the window. By segment
+    /// number, not by time: the writer opens a segment after the appender
+    /// rolled to it, and a checkpoint with a small index can be over before
+    /// the writer opens the segments of its window. Why: a checkpoint's
+    /// rolls seal segments early, and the seal of a prepared file cuts its
+    /// unused zeros on the writer's path (2 – 14 ms of `ftruncate` for tens
+    /// of megabytes with the file system's online discard, every round
+    /// waiting behind it), wasting the preparer's writes too.
+    prepared_from: u64,
     /// Rounds written and waiting for the syncer's fsync (`FsyncPolicy::Always`),
     /// in order.
     sync_jobs: VecDeque<SyncJob>,
@@ -299,7 +309,7 @@ impl Pipe {
                 prep_discard: false,
                 plain_next_roll: false,
                 writer_preallocated: false,
-                checkpoint_window: false,
+                prepared_from: 0,
                 sync_jobs: VecDeque::new(),
                 synced: Position { segment: first_segment, offset: 0 },
                 syncer_stop: false,
@@ -356,9 +366,15 @@ impl Pipe {
             return (Ticket::Ready(Err(unavailable("store closed"))), None);
         }
         let len = bytes.len() as u64;
+        let mut ask_checkpoint = false;
         if st.segment_len > FILE_HEADER_BYTES as u64 && st.segment_len + len + MARKER_BYTES > self.segment_bytes {
             st.segment += 1;
             st.segment_len = FILE_HEADER_BYTES as u64;
+            // A checkpoint held back for this roll (`due_now`) starts here.
+            ask_checkpoint = !st.checkpoint_requested && self.due(&st);
+            if ask_checkpoint {
+                request_checkpoint(&mut st);
+            }
         }
         let segment = st.segment;
         // A batch still waiting for the writer (not shared with it) grows;
@@ -388,6 +404,9 @@ impl Pipe {
         self.counters.records.fetch_add(1, Ordering::Relaxed);
         self.counters.bytes.fetch_add(len, Ordering::Relaxed);
         self.writer_cv.notify_one();
+        if ask_checkpoint {
+            self.ckpt_cv.notify_all();
+        }
         (Ticket::Wait(rx), Some(Position { segment, offset }))
     }
 
@@ -430,7 +449,7 @@ impl Pipe {
     /// appended before lies in a lower segment. Used by checkpoints.
     pub fn force_roll(&self) -> u64 {
         let mut st = self.st.lock();
-        st.checkpoint_window = true;
+        st.prepared_from = u64::MAX;
         st.since_checkpoint = 0;
         st.records_since_checkpoint = 0;
         st.checkpoint_requested = false;
@@ -442,14 +461,19 @@ impl Pipe {
     /// replayed at restart and so counts toward the next one.
     pub fn roll(&self) -> u64 {
         let mut st = self.st.lock();
-        st.checkpoint_window = false;
-        roll_segment(&mut st)
+        let next = roll_segment(&mut st);
+        st.prepared_from = next;
+        next
     }
 
     /// A checkpoint ended, whether or not it reached its second roll: the
-    /// segments after it may be made from prepared files again.
+    /// segments after it may be made from prepared files again (after the
+    /// appender's current one, if it stopped before that roll).
     pub fn end_checkpoint_window(&self) {
-        self.st.lock().checkpoint_window = false;
+        let mut st = self.st.lock();
+        if st.prepared_from == u64::MAX {
+            st.prepared_from = st.segment + 1;
+        }
     }
 
     /// Where the next appended record will begin, or later: every record
@@ -581,12 +605,12 @@ impl Pipe {
         preallocated
     }
 
-    /// Whether the writer's next segment is to be the prepared file (which
-    /// it then owns), or created empty.
-    fn take_prepared(&self) -> bool {
+    /// Whether the writer's next segment, `no`, is to be the prepared file
+    /// (which it then owns), or created empty.
+    fn take_prepared(&self, no: u64) -> bool {
         let mut st = self.st.lock();
         let plain = std::mem::take(&mut st.plain_next_roll);
-        if st.prep == Prep::Ready && !plain && !st.checkpoint_window {
+        if st.prep == Prep::Ready && !plain && no >= st.prepared_from {
             st.prep = Prep::None;
             return true;
         }
@@ -610,7 +634,7 @@ impl Pipe {
                 self.prep_cv.notify_all();
             }
         }
-        if st.prep == Prep::Ready && !st.writer_preallocated && st.segment == no && !st.checkpoint_window {
+        if st.prep == Prep::Ready && !st.writer_preallocated && st.segment == no && no + 1 >= st.prepared_from {
             roll_segment(st);
         }
     }
@@ -672,8 +696,8 @@ impl Pipe {
                     st.last_index_bytes = scaled as u64;
                     st.last_index_messages = n;
                 }
-                if (stale || self.due(&st)) && healthy && !st.checkpoint_requested {
-                    st.checkpoint_requested = true;
+                if (stale || self.due_now(&st)) && healthy && !st.checkpoint_requested {
+                    request_checkpoint(&mut st);
                     return CheckpointWork::Due;
                 }
             }
@@ -696,10 +720,32 @@ impl Pipe {
     /// `every_records` records (at least the last index's messages /
     /// `INDEX_MESSAGES_PER_LOG_RECORD`) since the last one.
     fn due(&self, st: &PipeState) -> bool {
+        let (bytes, records) = self.due_by(st);
+        bytes || records
+    }
+
+    /// `due`, split: (by bytes, by records).
+    fn due_by(&self, st: &PipeState) -> (bool, bool) {
+        if self.checkpoint_every.is_none() {
+            return (false, false);
+        }
         let every = self.checkpoint_every.map(|n| n.max(st.last_index_bytes.saturating_mul(LOG_BYTES_PER_INDEX_BYTE)));
         let every_records = st.every_records.map(|n| n.max(st.last_index_messages / INDEX_MESSAGES_PER_LOG_RECORD));
-        self.checkpoint_every.is_some()
-            && (every.is_some_and(|n| st.since_checkpoint >= n) || every_records.is_some_and(|n| st.records_since_checkpoint >= n))
+        (every.is_some_and(|n| st.since_checkpoint >= n), every_records.is_some_and(|n| st.records_since_checkpoint >= n))
+    }
+
+    /// Whether to ask for an automatic checkpoint now. One due by bytes alone
+    /// waits for the next natural roll while the open segment is a prepared
+    /// file (`append_at` asks for it there, before the next segment is
+    /// opened, so that one is made empty): the checkpoint's first roll would
+    /// otherwise seal the prepared file early and cut its unused zeros on the
+    /// writer's path. A bytes count restarts at a checkpoint's first roll and
+    /// segments are about full-sized, so the trigger came mostly just after a
+    /// natural roll, and the cut was of a fresh segment: 11 – 14 ms of
+    /// `ftruncate` (online discard) once per checkpoint under `sqs-roundtrip`.
+    fn due_now(&self, st: &PipeState) -> bool {
+        let (bytes, records) = self.due_by(st);
+        records || (bytes && !(st.writer_preallocated && st.writer_segment == st.segment))
     }
 
     /// Whether the last index may have gone stale (`limits::STALE_INDEX_LIVE`):
@@ -1169,9 +1215,9 @@ impl Writer {
             self.pipe.maybe_ask_prep(st, seg.no, seg.end);
         }
         st.pending_bytes = st.pending_bytes.saturating_sub(total);
-        let due = self.pipe.due(st) && !st.checkpoint_requested;
+        let due = self.pipe.due_now(st) && !st.checkpoint_requested;
         if due {
-            st.checkpoint_requested = true;
+            request_checkpoint(st);
         }
         due
     }
@@ -1332,7 +1378,7 @@ impl Writer {
         let name = segment_name(no);
         let path = self.dir.join(&name);
         let h = FILE_HEADER_BYTES as u64;
-        let prepared = if self.pipe.take_prepared() { self.open_prepared(no, &path) } else { None };
+        let prepared = if self.pipe.take_prepared(no) { self.open_prepared(no, &path) } else { None };
         let (file, alloc_len) = match prepared {
             Some(f) => f,
             None => {
@@ -1517,5 +1563,72 @@ mod tests {
         assert_eq!(b.bytes.capacity(), capacity);
         assert_eq!(&b.bytes[..MARKER_BYTES as usize], &[0u8; MARKER_BYTES as usize][..], "a fresh marker slot");
         assert_eq!(&b.bytes[MARKER_BYTES as usize..], &[2u8; 10][..], "no bytes of the earlier batch");
+    }
+
+    #[test]
+    fn given_a_checkpoint_window_segments_begun_in_it_should_not_take_the_prepared_file_whenever_the_writer_opens_them() {
+        let pipe = Pipe::new(FsyncPolicy::Always, 1 << 20, Some(1 << 30), Duration::from_secs(1), 7);
+        pipe.st.lock().prep = Prep::Ready;
+        pipe.append_at(vec![1u8; 100]);
+        // Due, but the checkpointer has not rolled yet: a segment begun now
+        // is made empty, so the first roll cuts no fresh zeros.
+        request_checkpoint(&mut pipe.st.lock());
+        assert!(!pipe.take_prepared(8), "a segment begun between the request and the first roll");
+        assert_eq!(pipe.force_roll(), 8);
+        pipe.append_at(vec![1u8; 100]);
+        assert!(!pipe.take_prepared(8), "the segment between the two rolls");
+        assert_eq!(pipe.roll(), 9);
+        // A small index: the checkpoint is over before the writer, behind the
+        // appender, opens the window's segment. It is still made empty.
+        assert!(!pipe.take_prepared(8), "the window's segment, opened after the checkpoint ended");
+        pipe.end_checkpoint_window();
+        assert!(!pipe.take_prepared(8), "ending the window after its second roll keeps it");
+        assert!(pipe.take_prepared(9), "the segment after the checkpoint");
+        // A checkpoint that stops before its second roll ends the window
+        // after the appender's current segment.
+        pipe.st.lock().prep = Prep::Ready;
+        pipe.append_at(vec![1u8; 100]);
+        request_checkpoint(&mut pipe.st.lock());
+        assert_eq!(pipe.force_roll(), 10);
+        pipe.end_checkpoint_window();
+        assert!(!pipe.take_prepared(10));
+        assert!(pipe.take_prepared(11));
+    }
+
+    #[test]
+    fn given_a_prepared_segment_a_bytes_trigger_should_wait_for_the_natural_roll_and_start_the_window_there() {
+        let pipe = Pipe::new(FsyncPolicy::Always, 8192, Some(4096), Duration::from_secs(1), 7);
+        {
+            let mut st = pipe.st.lock();
+            st.writer_segment = 7;
+            st.writer_preallocated = true;
+            st.prep = Prep::Ready;
+        }
+        for _ in 0..5 {
+            pipe.append_at(vec![1u8; 1000]);
+        }
+        {
+            let st = pipe.st.lock();
+            assert_eq!(pipe.due_by(&st), (true, false));
+            assert!(!pipe.due_now(&st), "held back while the open segment is a prepared file");
+            assert!(!st.checkpoint_requested && st.prepared_from == 0);
+        }
+        // The next record does not fit: the natural roll asks for it, before
+        // the writer opens segment 8, which is then made empty.
+        let (_, at) = pipe.append_at(vec![2u8; 4000]);
+        assert_eq!(at.map(|p| p.segment), Some(8));
+        {
+            let st = pipe.st.lock();
+            assert!(st.checkpoint_requested && st.prepared_from == u64::MAX);
+        }
+        assert!(!pipe.take_prepared(8));
+        // Where the open segment is not a prepared file there is nothing to
+        // cut: a bytes trigger asks at once.
+        let mut st = pipe.st.lock();
+        st.writer_preallocated = false;
+        assert!(pipe.due_now(&st));
+        st.writer_preallocated = true;
+        st.writer_segment = 6;
+        assert!(pipe.due_now(&st), "the open segment is not the one a roll would seal");
     }
 }

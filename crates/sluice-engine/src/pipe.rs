@@ -736,8 +736,10 @@ impl Pipe {
 
     /// Whether to ask for an automatic checkpoint now. One due by bytes alone
     /// waits for the next natural roll while the open segment is a prepared
-    /// file (`append_at` asks for it there, before the next segment is
-    /// opened, so that one is made empty): the checkpoint's first roll would
+    /// file, at most a segment of log later (`append_at` asks for it there,
+    /// before the next segment is opened, so that one is made empty; if the
+    /// log goes quiet first, a restart replays up to that segment more): the
+    /// checkpoint's first roll would
     /// otherwise seal the prepared file early and cut its unused zeros on the
     /// writer's path. A bytes count restarts at a checkpoint's first roll and
     /// segments are about full-sized, so the trigger came mostly just after a

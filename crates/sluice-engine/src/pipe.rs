@@ -112,8 +112,6 @@ pub(crate) struct Position {
     pub offset: u64,
 }
 
-/// Starts a new segment for the next appended record unless the current
-/// one holds none yet; returns the segment it will go to.
 /// An automatic checkpoint is due: the checkpointer runs it, and its window
 /// (`PipeState::prepared_from`) opens now.
 fn request_checkpoint(st: &mut PipeState) {
@@ -121,6 +119,8 @@ fn request_checkpoint(st: &mut PipeState) {
     st.prepared_from = u64::MAX;
 }
 
+/// Starts a new segment for the next appended record unless the current
+/// one holds none yet; returns the segment it will go to.
 fn roll_segment(st: &mut PipeState) -> u64 {
     if st.segment_len > FILE_HEADER_BYTES as u64 {
         st.segment += 1;
@@ -739,12 +739,12 @@ impl Pipe {
     /// file, at most a segment of log later (`append_at` asks for it there,
     /// before the next segment is opened, so that one is made empty; if the
     /// log goes quiet first, a restart replays up to that segment more): the
-    /// checkpoint's first roll would
-    /// otherwise seal the prepared file early and cut its unused zeros on the
-    /// writer's path. A bytes count restarts at a checkpoint's first roll and
-    /// segments are about full-sized, so the trigger came mostly just after a
-    /// natural roll, and the cut was of a fresh segment: 11 – 14 ms of
-    /// `ftruncate` (online discard) once per checkpoint under `sqs-roundtrip`.
+    /// checkpoint's first roll would otherwise seal the prepared file early
+    /// and cut its unused zeros on the writer's path. A bytes count restarts
+    /// at a checkpoint's first roll and segments are about full-sized, so the
+    /// trigger came mostly just after a natural roll, and the cut was of a
+    /// fresh segment: 11 – 14 ms of `ftruncate` (online discard) once per
+    /// checkpoint under `sqs-roundtrip`.
     fn due_now(&self, st: &PipeState) -> bool {
         let (bytes, records) = self.due_by(st);
         records || (bytes && !(st.writer_preallocated && st.writer_segment == st.segment))

@@ -26,6 +26,12 @@
 //! idle log gives the space back (the writer rolls to an empty segment and
 //! the prepared file is removed). `LogOptions::preallocate_segments`, with
 //! `FsyncPolicy::Always` only (the other policies do not fsync per write).
+//! A checkpoint's rolls seal segments early, and sealing a prepared file
+//! early would cut its unused zeros on the writer's path, so segments begun
+//! from a checkpoint's request or first roll to its second roll are made
+//! empty (counted by segment number, `PipeState::prepared_from`), and a
+//! checkpoint due by bytes alone while the open segment is a prepared file
+//! waits for the next natural roll (`Pipe::due_now`).
 //!
 //! # Record format (all integers little-endian)
 //! Files start with a 32-byte header: `magic[8] ("SLUICSEG"/"SLUICCKP") |

@@ -116,7 +116,17 @@ pub(crate) struct Position {
 /// (`PipeState::prepared_from`) opens now.
 fn request_checkpoint(st: &mut PipeState) {
     st.checkpoint_requested = true;
+    st.checkpoint_requests += 1;
     st.prepared_from = u64::MAX;
+}
+
+/// Ends an open checkpoint window (`PipeState::prepared_from`) after the
+/// appender's current segment, unless it belongs to a pending request (a
+/// checkpoint's first roll clears its own).
+fn close_checkpoint_window(st: &mut PipeState) {
+    if st.prepared_from == u64::MAX && !st.checkpoint_requested {
+        st.prepared_from = st.segment + 1;
+    }
 }
 
 /// Starts a new segment for the next appended record unless the current
@@ -151,6 +161,9 @@ pub(crate) struct PipeState {
     exit_waiters: Vec<oneshot::Sender<()>>,
     since_checkpoint: u64,
     checkpoint_requested: bool,
+    /// Requests made since open (`request_checkpoint`): tells the request an
+    /// attempt served from one made while it ran (`checkpoint_attempted`).
+    checkpoint_requests: u64,
     /// Bytes of the newest checkpoint index: the next checkpoint is due
     /// after `INDEX_BYTES_PER_LOG_BYTE` times as much log, if that is more
     /// than `checkpoint_every`.
@@ -232,8 +245,9 @@ pub(crate) enum Prep {
 /// What the checkpointer thread is to do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CheckpointWork {
-    /// `checkpoint_every` bytes were logged since the last checkpoint.
-    Due,
+    /// An automatic checkpoint was requested (`request`: which one, for
+    /// `Pipe::checkpoint_attempted`).
+    Due { request: u64 },
     /// The log was quiet for the idle period; `appended` records so far.
     Idle { appended: u64 },
     /// The store is closing.
@@ -297,6 +311,7 @@ impl Pipe {
                 exit_waiters: Vec::new(),
                 since_checkpoint: 0,
                 checkpoint_requested: false,
+                checkpoint_requests: 0,
                 idle_handled: 0,
                 last_index_bytes: 0,
                 records_since_checkpoint: 0,
@@ -468,12 +483,10 @@ impl Pipe {
 
     /// A checkpoint ended, whether or not it reached its second roll: the
     /// segments after it may be made from prepared files again (after the
-    /// appender's current one, if it stopped before that roll).
+    /// appender's current one, if it stopped before that roll), unless a
+    /// request made since opened the next checkpoint's window.
     pub fn end_checkpoint_window(&self) {
-        let mut st = self.st.lock();
-        if st.prepared_from == u64::MAX {
-            st.prepared_from = st.segment + 1;
-        }
+        close_checkpoint_window(&mut self.st.lock());
     }
 
     /// Where the next appended record will begin, or later: every record
@@ -647,11 +660,21 @@ impl Pipe {
         self.st.lock().failed.is_some()
     }
 
-    /// Clears a checkpoint request (after an attempt, successful or not), so
-    /// that a failing checkpoint waits for the next threshold instead of
-    /// being retried in a loop.
-    pub fn checkpoint_attempted(&self) {
-        self.st.lock().checkpoint_requested = false;
+    /// After an attempt at the checkpoint `request` asked for, successful or
+    /// not: clears that request, so that a checkpoint failing before its
+    /// first roll (which clears it otherwise) waits for the next threshold
+    /// instead of being retried in a loop. A request made since, while the
+    /// checkpoint ran, is due on the log written after its first roll and
+    /// stays: the checkpointer runs it next (clearing it too held it back
+    /// until a later round or roll asked again, or, on a log gone quiet, for
+    /// good; a checkpoint that took tens of milliseconds on a busy machine
+    /// lost the next one that way).
+    pub fn checkpoint_attempted(&self, request: u64) {
+        let mut st = self.st.lock();
+        if st.checkpoint_requests == request {
+            st.checkpoint_requested = false;
+            close_checkpoint_window(&mut st);
+        }
     }
 
     /// Blocks the checkpointer until a checkpoint is due, the log has been
@@ -676,7 +699,7 @@ impl Pipe {
             }
             let healthy = st.failed.is_none() && st.degraded.is_none();
             if st.checkpoint_requested && healthy {
-                return CheckpointWork::Due;
+                return CheckpointWork::Due { request: st.checkpoint_requests };
             }
             // The writer wakes this thread only when a checkpoint is due, so
             // it looks at the triggers itself every `LIVE_RECHECK`.
@@ -698,7 +721,7 @@ impl Pipe {
                 }
                 if (stale || self.due_now(&st)) && healthy && !st.checkpoint_requested {
                     request_checkpoint(&mut st);
-                    return CheckpointWork::Due;
+                    return CheckpointWork::Due { request: st.checkpoint_requests };
                 }
             }
             if let (Some(p), Some(idle_after)) = (period_end, idle_after) {
@@ -1632,5 +1655,44 @@ mod tests {
         st.writer_preallocated = true;
         st.writer_segment = 6;
         assert!(pipe.due_now(&st), "the open segment is not the one a roll would seal");
+    }
+
+    #[test]
+    fn given_a_request_made_while_a_checkpoint_runs_the_end_of_that_attempt_should_keep_it_and_its_window() {
+        let pipe = Pipe::new(FsyncPolicy::Always, 8192, Some(4096), Duration::from_secs(1), 7);
+        let next = |pipe: &Pipe| match pipe.wait_checkpoint_work(None, 0, &|| 0) {
+            CheckpointWork::Due { request } => request,
+            other => panic!("{other:?}"),
+        };
+        pipe.append_at(vec![1u8; 100]);
+        request_checkpoint(&mut pipe.st.lock());
+        let first = next(&pipe);
+        // The checkpoint runs: its rolls, and meanwhile enough log for the
+        // next one, asked for before this one ends.
+        pipe.force_roll();
+        pipe.append_at(vec![1u8; 100]);
+        assert_eq!(pipe.roll(), 9);
+        for _ in 0..5 {
+            pipe.append_at(vec![1u8; 1000]);
+        }
+        let (_, at) = pipe.append_at(vec![1u8; 4000]);
+        assert_eq!(at.map(|p| p.segment), Some(10), "a natural roll");
+        assert!(pipe.st.lock().checkpoint_requested, "due by bytes at that roll");
+        pipe.end_checkpoint_window();
+        pipe.checkpoint_attempted(first);
+        {
+            let st = pipe.st.lock();
+            assert!(st.checkpoint_requested, "the request made meanwhile stays");
+            assert_eq!(st.prepared_from, u64::MAX, "and so does its window");
+        }
+        let second = next(&pipe);
+        assert_ne!(second, first, "the checkpointer runs it next");
+        // An attempt that fails before its first roll clears its own request
+        // and window: the next threshold asks again, no retry loop.
+        pipe.end_checkpoint_window();
+        pipe.checkpoint_attempted(second);
+        let st = pipe.st.lock();
+        assert!(!st.checkpoint_requested);
+        assert_eq!(st.prepared_from, 11, "the segments after the appender's may be prepared files");
     }
 }

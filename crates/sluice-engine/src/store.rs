@@ -176,11 +176,11 @@ impl LogStore {
             let spawned = std::thread::Builder::new().name("sluice-checkpoint".into()).spawn(move || loop {
                 let live = || inner2.catalog.read().message_count();
                 match inner2.pipe.wait_checkpoint_work(idle_after, quiet_bytes, &live) {
-                    CheckpointWork::Due => {
+                    CheckpointWork::Due { request } => {
                         if let Err(e) = inner2.checkpoint() {
                             tracing::warn!(target: "sluice_engine", "automatic checkpoint failed: {e}");
                         }
-                        inner2.pipe.checkpoint_attempted();
+                        inner2.pipe.checkpoint_attempted(request);
                     }
                     CheckpointWork::Idle { appended } => inner2.reclaim_when_idle(appended, quiet_bytes),
                     CheckpointWork::Close => break,

@@ -381,13 +381,6 @@ fn twice_live(fs: &FaultIo, bodies: u64, messages: u64) -> u64 {
 
 /// Polls `done` every 10 ms until it holds or two minutes have passed (a
 /// bounded wait for the checkpointer thread, not a timing claim).
-async fn wait_until(mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !done() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}
-
 /// Waits until the data directory holds at most `twice_live`; returns what
 /// it holds then and the bound.
 async fn wait_for_disk_within(fs: &FaultIo, bodies: u64, messages: u64) -> (u64, u64) {

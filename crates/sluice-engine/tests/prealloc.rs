@@ -18,7 +18,7 @@ use sluice_engine::format::{decode_frame, segment_name, FILE_HEADER_BYTES, LOG_D
 use sluice_engine::{CutMode, FaultIo, FsyncPolicy, LogOptions, LogStore};
 use sluice_store::*;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SEGMENT: u64 = 8 << 10;
 
@@ -49,14 +49,6 @@ fn frames_end(bytes: &[u8]) -> usize {
     pos
 }
 
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
 /// Sends one message at a time (ids from `*next`) until the writer is in a
 /// segment made from a prepared file and has written into it; returns the
 /// acknowledged ids.
@@ -81,7 +73,8 @@ async fn fill_into_a_prepared_segment(fs: &FaultIo, store: &LogStore, q: QueueId
         let active = log_files(fs).into_iter().rfind(|(p, _)| p.extension().is_some_and(|e| e == "seg"));
         let fill = active.and_then(|(p, _)| fs.read_file(&p)).map_or(0, |b| frames_end(&b) as u64);
         if fill >= SEGMENT / 2 {
-            wait_until("a prepared file exists", || log_files(fs).iter().any(|(p, len)| p.extension().is_some_and(|e| e == "tmp") && *len >= SEGMENT)).await;
+            let prepared = || log_files(fs).iter().any(|(p, len)| p.extension().is_some_and(|e| e == "tmp") && *len >= SEGMENT);
+            assert!(wait_until(prepared).await, "timed out waiting until a prepared file exists");
         }
     }
     panic!("no prepared segment was taken after 10,000 sends");
@@ -189,12 +182,13 @@ async fn given_the_log_goes_idle_the_preallocated_space_is_given_back() {
     assert!(acked.len() > 10);
     // Idle: no prepared file, and every segment ends at its frames (the
     // active one too: the idle checkpoint rolled to an empty segment).
-    wait_until("the preallocation is given back", || {
+    let given_back = wait_until(|| {
         store.stats().idle_periods > 0
             && !prepared_file_exists(&fs)
             && log_files(&fs).iter().all(|(p, len)| fs.read_file(p).is_some_and(|b| frames_end(&b) as u64 == *len))
     })
     .await;
+    assert!(given_back, "timed out waiting until the preallocation is given back: {:?}", store.stats());
     assert_eq!(store.dump(T0), before);
 }
 
@@ -244,7 +238,7 @@ async fn given_a_prepared_file_when_a_checkpoint_runs_the_segment_between_its_ro
         sent += 1;
         assert!(sent < 10_000, "the next segment's preparation was not asked for");
     }
-    wait_until("the next segment is prepared", || store.stats().segments_prepared > prepared).await;
+    assert!(wait_until(|| store.stats().segments_prepared > prepared).await, "timed out waiting until the next segment is prepared");
     let taken = store.stats().segments_preallocated;
     armed.store(true, SeqCst);
     let store2 = store.clone();

@@ -97,6 +97,23 @@ pub fn disk_bytes(fs: &FaultIo, dir: &Path) -> u64 {
     fs.files().iter().filter(|(p, _)| p.starts_with(dir)).map(|(_, n)| n).sum()
 }
 
+/// Polls `done` until it holds, for two minutes at most: a bounded wait for
+/// a background thread (checkpointer, preparer, idle timer) to get there.
+/// Returns whether it held; callers then assert on the state with what
+/// they know of it.
+pub async fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        if done() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// A current-thread runtime for tests that drive many short async scenarios.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()

@@ -332,6 +332,19 @@ impl Inner {
         self.catalog.read().slots.get(&id).cloned().ok_or(StoreError::QueueNotFound)
     }
 
+    /// The prologue of a logged operation on one queue: no checkpoint
+    /// freeze (the epoch, read), a writable log, the queue's core, and the
+    /// queue not deleted meanwhile.
+    fn lock_queue<'a>(&'a self, slot: &'a Slot) -> Result<QueueLock<'a>, StoreError> {
+        let epoch = self.epoch.read();
+        self.pipe.check_writable()?;
+        let core = slot.core.lock();
+        if core.deleted {
+            return Err(StoreError::QueueNotFound);
+        }
+        Ok(QueueLock { core, _epoch: epoch })
+    }
+
     fn slot_by_name(&self, name: &QueueName) -> Option<Arc<Slot>> {
         let c = self.catalog.read();
         c.by_name.get(name).and_then(|id| c.slots.get(id)).cloned()
@@ -700,6 +713,26 @@ impl Inner {
     }
 }
 
+/// A queue's core, locked by `Inner::lock_queue`, under the epoch (the
+/// core is released first).
+struct QueueLock<'a> {
+    core: MutexGuard<'a, SlotCore>,
+    _epoch: parking_lot::RwLockReadGuard<'a, ()>,
+}
+
+impl std::ops::Deref for QueueLock<'_> {
+    type Target = SlotCore;
+    fn deref(&self) -> &SlotCore {
+        &self.core
+    }
+}
+
+impl std::ops::DerefMut for QueueLock<'_> {
+    fn deref_mut(&mut self) -> &mut SlotCore {
+        &mut self.core
+    }
+}
+
 /// Locks the cores of `slots` in ascending id order (ids unique).
 fn lock_all<'a>(slots: &'a [(QueueId, Arc<Slot>)]) -> BTreeMap<QueueId, MutexGuard<'a, SlotCore>> {
     let mut order: Vec<&(QueueId, Arc<Slot>)> = slots.iter().collect();
@@ -877,12 +910,7 @@ impl Store for LogStore {
         let mut remember = Vec::new();
         let ahead;
         let (ticket, out) = {
-            let _e = s.epoch.read();
-            s.pipe.check_writable()?;
-            let mut c = slot.core.lock();
-            if c.deleted {
-                return Err(StoreError::QueueNotFound);
-            }
+            let mut c = s.lock_queue(&slot)?;
             ahead = c.q.len();
             // The same decisions as MemoryStore::send, message by message, so
             // that a repeated deduplication id within one batch is a duplicate.
@@ -1067,12 +1095,7 @@ impl Store for LogStore {
         let fifo = slot.info.read().config.fifo;
         let mut gone: Vec<BodyRef> = Vec::new();
         let (ticket, out) = {
-            let _e = s.epoch.read();
-            s.pipe.check_writable()?;
-            let mut c = slot.core.lock();
-            if c.deleted {
-                return Err(StoreError::QueueNotFound);
-            }
+            let mut c = s.lock_queue(&slot)?;
             let mut seqs = Vec::with_capacity(receipts.len());
             let out: Vec<DeleteOutcome> = receipts
                 .iter()
@@ -1110,12 +1133,7 @@ impl Store for LogStore {
             return Err(too_large("visibility batch"));
         }
         let (ticket, out) = {
-            let _e = s.epoch.read();
-            s.pipe.check_writable()?;
-            let mut c = slot.core.lock();
-            if c.deleted {
-                return Err(StoreError::QueueNotFound);
-            }
+            let mut c = s.lock_queue(&slot)?;
             let out: Vec<VisibilityOutcome> = changes.iter().map(|(r, t)| c.q.change_visibility(*r, *t, now_ms)).collect();
             let applied: Vec<(u64, u32)> = changes
                 .iter()
@@ -1141,12 +1159,7 @@ impl Store for LogStore {
         let s = &self.inner;
         let slot = s.slot(id)?;
         let ticket = {
-            let _e = s.epoch.read();
-            s.pipe.check_writable()?;
-            let mut c = slot.core.lock();
-            if c.deleted {
-                return Err(StoreError::QueueNotFound);
-            }
+            let mut c = s.lock_queue(&slot)?;
             c.q.purge();
             s.pipe.append(encode(&Record::Purged { queue: id }))
         };
